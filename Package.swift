@@ -1,0 +1,73 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "fwdwatch",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "fwdwatch", targets: ["fwdwatch"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // C libraries, found through pkg-config.
+        .systemLibrary(
+            name: "CNetlink",
+            pkgConfig: "libnl-route-3.0",
+            providers: [.apt(["libnl-route-3-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+
+        // The pure heart: snapshot model, rules, findings, alert tracking. No I/O.
+        .target(name: "FwdwatchCore"),
+
+        // Edges, one module each.
+        .target(name: "FwdwatchProc", dependencies: ["FwdwatchCore"]),
+        .target(name: "FwdwatchNetlink", dependencies: ["FwdwatchCore", "CNetlink"]),
+        .target(
+            name: "FwdwatchConfig",
+            dependencies: ["FwdwatchCore", .product(name: "TOMLKit", package: "TOMLKit")]
+        ),
+        .target(
+            name: "FwdwatchJournal",
+            dependencies: ["FwdwatchCore", "CSystemd", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "FwdwatchDaemon",
+            dependencies: [
+                "FwdwatchCore", "FwdwatchProc", "FwdwatchNetlink", "FwdwatchConfig", "FwdwatchJournal",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // Thin command line.
+        .executableTarget(
+            name: "fwdwatch",
+            dependencies: [
+                "FwdwatchCore", "FwdwatchDaemon", "FwdwatchConfig", "FwdwatchJournal",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(
+            name: "FwdwatchCoreTests",
+            dependencies: ["FwdwatchCore", "FwdwatchConfig", "FwdwatchProc"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "FwdwatchIntegrationTests",
+            dependencies: ["FwdwatchCore"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,19 @@
+#ifndef FWDWATCH_CNETLINK_SHIM_H
+#define FWDWATCH_CNETLINK_SHIM_H
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+#include <netlink/cache.h>
+#include <netlink/errno.h>
+#include <netlink/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/bridge.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/route.h>
+#include <netlink/route/nexthop.h>
+#include <netlink/route/netconf.h>
+#include <netlink/route/rtnl.h>
+#include <linux/rtnetlink.h>
+#include <linux/if.h>
+#include <linux/netconf.h>
+#endif

@@ -1,0 +1,72 @@
+/// Runs the enabled rules on a snapshot and returns the findings the operator should see.
+public struct Evaluator: Sendable {
+    public var settings: Settings
+    public var rules: [any Rule]
+
+    public init(settings: Settings = .defaults, rules: [any Rule] = RuleRegistry.all) {
+        self.settings = settings
+        self.rules = rules
+    }
+
+    public func evaluate(_ snapshot: Snapshot) -> Evaluation {
+        let host = HostView(snapshot, settings: settings)
+        var findings: [Finding] = []
+        for rule in rules where !settings.disabledRules.contains(rule.id) {
+            for var finding in rule.evaluate(host) {
+                if let interface = finding.interface, settings.isIgnored(interface) { continue }
+                if let override = settings.severityOverrides[rule.id] { finding.severity = override }
+                findings.append(finding)
+            }
+        }
+        findings.sort { a, b in
+            if a.severity != b.severity { return a.severity > b.severity }
+            return a.key < b.key
+        }
+        return Evaluation(
+            findings: findings, bridges: host.bridges.count,
+            ports: host.bridges.reduce(0) { $0 + host.ports(of: $1).count })
+    }
+}
+
+/// The result of one evaluation.
+public struct Evaluation: Sendable, Equatable, Codable {
+    /// Worst first, then by rule and subject.
+    public var findings: [Finding]
+    /// How many bridges and bridge ports were watched, for the status line.
+    public var bridges: Int
+    public var ports: Int
+
+    public init(findings: [Finding], bridges: Int = 0, ports: Int = 0) {
+        self.findings = findings
+        self.bridges = bridges
+        self.ports = ports
+    }
+
+    public var worst: Severity? { findings.map(\.severity).max() }
+
+    public var status: CheckStatus {
+        switch worst {
+        case .critical: .critical
+        case .warning: .warning
+        case .info, nil: .ok
+        }
+    }
+
+    public func count(_ severity: Severity) -> Int {
+        findings.count { $0.severity == severity }
+    }
+}
+
+/// The result of a check as monitoring plugins know it, with their exit codes.
+public enum CheckStatus: String, Codable, Sendable {
+    case ok, warning, critical, unknown
+
+    public var exitCode: Int32 {
+        switch self {
+        case .ok: 0
+        case .warning: 1
+        case .critical: 2
+        case .unknown: 3
+        }
+    }
+}

@@ -1,0 +1,163 @@
+/// A `Snapshot` indexed for the rules: lookups by index and name, bridges and their ports,
+/// parsed routes, effective sysctls. Built once per evaluation; pure.
+public struct HostView: Sendable {
+    public let snapshot: Snapshot
+    public let settings: Settings
+    public let linksByIndex: [Int32: Link]
+    public let linksByName: [String: Link]
+    /// IPv4 addresses by interface index.
+    public let ipv4Addresses: [Int32: [(address: IPv4Address, prefix: IPv4Prefix)]]
+    /// Unicast, blackhole, unreachable and prohibit routes of the main table, parsed.
+    public let mainRoutes: [(prefix: IPv4Prefix, route: Route)]
+    /// Watched bridges, by name.
+    public let bridges: [Link]
+    /// Ports of every bridge, by the bridge's index.
+    public let ports: [Int32: [Link]]
+
+    public init(_ snapshot: Snapshot, settings: Settings = .defaults) {
+        self.snapshot = snapshot
+        self.settings = settings
+        var byIndex: [Int32: Link] = [:]
+        var byName: [String: Link] = [:]
+        for link in snapshot.links {
+            byIndex[link.index] = link
+            byName[link.name] = link
+        }
+        linksByIndex = byIndex
+        linksByName = byName
+
+        var addresses: [Int32: [(IPv4Address, IPv4Prefix)]] = [:]
+        for entry in snapshot.addresses where entry.family == .ipv4 {
+            guard let address = IPv4Address(entry.address), (0...32).contains(entry.prefixLength) else { continue }
+            addresses[entry.interfaceIndex, default: []].append(
+                (address, IPv4Prefix(address: address, length: entry.prefixLength)))
+        }
+        ipv4Addresses = addresses.mapValues { $0.map { (address: $0.0, prefix: $0.1) } }
+
+        let routable: Set<String> = ["unicast", "blackhole", "unreachable", "prohibit"]
+        mainRoutes = snapshot.routes.compactMap { route in
+            guard route.table == Route.mainTable, routable.contains(route.type),
+                let prefix = IPv4Prefix(route.destination)
+            else { return nil }
+            return (prefix: prefix, route: route)
+        }
+
+        var ports: [Int32: [Link]] = [:]
+        for link in snapshot.links {
+            if let master = link.master, byIndex[master]?.isBridge == true {
+                ports[master, default: []].append(link)
+            }
+        }
+        self.ports = ports.mapValues { $0.sorted { $0.name < $1.name } }
+        bridges = snapshot.links.filter { $0.isBridge && settings.isWatchedBridge($0.name) }
+            .sorted { $0.name < $1.name }
+    }
+
+    // MARK: Links
+
+    public func link(named name: String) -> Link? { linksByName[name] }
+
+    public func name(of index: Int32?) -> String? {
+        guard let index else { return nil }
+        return linksByIndex[index]?.name
+    }
+
+    public func ports(of bridge: Link) -> [Link] { ports[bridge.index] ?? [] }
+
+    /// Watched bridges that have at least one port: the ones traffic is forwarded through.
+    public var bridgesWithPorts: [Link] { bridges.filter { !ports(of: $0).isEmpty } }
+
+    /// True when the host forwards traffic for someone: a watched bridge has ports.
+    public var needsForwarding: Bool { !bridgesWithPorts.isEmpty }
+
+    /// Administratively up and with carrier: passing traffic.
+    public func isUp(_ link: Link) -> Bool { link.adminUp && link.carrier }
+
+    public func ipv4(of link: Link) -> [(address: IPv4Address, prefix: IPv4Prefix)] {
+        ipv4Addresses[link.index] ?? []
+    }
+
+    /// Interfaces traffic can arrive on to be forwarded: up, not loopback, with an IPv4 address,
+    /// not enslaved to a bridge or bond, not ignored. Bridges are included.
+    public var ingressInterfaces: [Link] {
+        snapshot.links.filter { link in
+            isUp(link) && !link.loopback && link.master == nil && !ipv4(of: link).isEmpty
+                && !settings.isIgnored(link.name)
+        }.sorted { $0.name < $1.name }
+    }
+
+    // MARK: Sysctls
+
+    public var allConf: InterfaceConf? { snapshot.ipv4Conf["all"] }
+    public var defaultConf: InterfaceConf? { snapshot.ipv4Conf["default"] }
+    public func conf(_ link: Link) -> InterfaceConf? { snapshot.ipv4Conf[link.name] }
+
+    /// The rp_filter the kernel applies: the maximum of `all` and the interface's own value.
+    public func effectiveRPFilter(_ link: Link) -> Int? {
+        let own = conf(link)?.rpFilter
+        let all = allConf?.rpFilter
+        switch (own, all) {
+        case let (own?, all?): return max(own, all)
+        case let (value?, nil), let (nil, value?): return value
+        case (nil, nil): return nil
+        }
+    }
+
+    /// The sysctl key of an interface setting: dots in names (VLANs) become slashes, as sysctl(8) wants.
+    public static func sysctlKey(_ interface: String, _ setting: String) -> String {
+        let name = interface.replacingDots()
+        return "net.ipv4.conf.\(name).\(setting)"
+    }
+
+    // MARK: Routes
+
+    /// The main-table route the kernel would pick for `address`: longest prefix, then lowest metric.
+    public func route(to address: IPv4Address) -> Route? {
+        var best: (prefix: IPv4Prefix, route: Route)?
+        for candidate in mainRoutes where candidate.prefix.contains(address) {
+            guard let current = best else {
+                best = candidate
+                continue
+            }
+            if candidate.prefix.length > current.prefix.length
+                || (candidate.prefix.length == current.prefix.length
+                    && candidate.route.metric < current.route.metric)
+            {
+                best = candidate
+            }
+        }
+        return best?.route
+    }
+
+    /// Default routes of the main table, best (lowest metric) first.
+    public var defaultRoutes: [Route] {
+        mainRoutes.filter { $0.prefix.length == 0 }.map(\.route).sorted { $0.metric < $1.metric }
+    }
+
+    // MARK: Evidence
+
+    /// The silent-drop rate, as evidence for the forwarding findings; empty when nothing was dropped.
+    public var dropEvidence: [Evidence] {
+        guard let sample = snapshot.dropSample, sample.inAddrErrors > 0 else { return [] }
+        return [
+            Evidence("in_addr_errors", String(sample.inAddrErrors)),
+            Evidence("in_addr_errors_per_second", formatRate(sample.inAddrErrorsPerSecond)),
+            Evidence("sample_seconds", formatRate(sample.seconds)),
+        ]
+    }
+}
+
+extension String {
+    func replacingDots() -> String {
+        String(map { $0 == "." ? "/" : $0 })
+    }
+}
+
+/// Formats a non-negative rate with at most two decimals, without Foundation.
+func formatRate(_ value: Double) -> String {
+    let hundredths = Int((value * 100).rounded())
+    let whole = hundredths / 100
+    let fraction = hundredths % 100
+    if fraction == 0 { return String(whole) }
+    return fraction % 10 == 0 ? "\(whole).\(fraction / 10)" : "\(whole).\(fraction < 10 ? "0" : "")\(fraction)"
+}

@@ -1,0 +1,1 @@
+print("fwdwatch: not built yet")
