@@ -1,0 +1,64 @@
+import FwdwatchCore
+
+/// The whole configuration: what the rules see (`Settings`) and how the daemon runs.
+public struct Configuration: Sendable, Equatable {
+    public var settings: Settings
+    public var daemon: DaemonOptions
+    /// The file it was read from; nil for the built-in defaults.
+    public var path: String?
+
+    public init(settings: Settings = .defaults, daemon: DaemonOptions = DaemonOptions(), path: String? = nil) {
+        self.settings = settings
+        self.daemon = daemon
+        self.path = path
+    }
+
+    /// Built-in defaults: every rule on, every bridge watched; they suit a Docker host.
+    public static let defaults = Configuration()
+}
+
+public struct DaemonOptions: Sendable, Equatable {
+    /// How often what emits no netlink event (sysctls without netconf events, conntrack, drop counters) is read.
+    public var sweepInterval: Duration
+    /// Events closer together than this are evaluated together; a lone event is evaluated at once.
+    public var coalescingWindow: Duration
+    /// A problem that clears and comes back within this time is reported once, with a count.
+    public var flapHold: Duration
+    /// "journal", "console" or "json"; nil = journal when journald listens, else console.
+    public var logTarget: String?
+
+    public init(
+        sweepInterval: Duration = .seconds(5), coalescingWindow: Duration = .milliseconds(20),
+        flapHold: Duration = .seconds(1), logTarget: String? = nil
+    ) {
+        self.sweepInterval = sweepInterval
+        self.coalescingWindow = coalescingWindow
+        self.flapHold = flapHold
+        self.logTarget = logTarget
+    }
+
+    public static let logTargets = ["journal", "console", "json"]
+}
+
+/// A configuration file that cannot be used, with the file, line and key at fault.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var path: String
+    public var line: Int?
+    public var key: String?
+    public var reason: String
+
+    public init(path: String, line: Int? = nil, key: String? = nil, reason: String) {
+        self.path = path
+        self.line = line
+        self.key = key
+        self.reason = reason
+    }
+
+    public var description: String {
+        var text = path
+        if let line { text += ":\(line)" }
+        text += ": "
+        if let key { text += "\(key): " }
+        return text + reason
+    }
+}

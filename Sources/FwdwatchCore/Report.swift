@@ -1,0 +1,65 @@
+/// The human-readable report of `fwdwatch check`: problems first, worst first, each with its fix.
+public enum Report {
+    public static func text(_ evaluation: Evaluation, color: Bool = false) -> String {
+        var out = ""
+        let critical = evaluation.count(.critical)
+        let warnings = evaluation.count(.warning)
+        let infos = evaluation.count(.info)
+        let status = evaluation.status.rawValue.uppercased()
+        out += "fwdwatch: \(paint(status, evaluation.worst, color)): "
+        if evaluation.findings.isEmpty {
+            out += "no problems"
+        } else {
+            out += [
+                plural(critical, "critical", "critical"), plural(warnings, "warning", "warnings"),
+                plural(infos, "note", "notes"),
+            ].compactMap { $0 }.joined(separator: ", ")
+        }
+        out += " (\(plural(evaluation.bridges, "bridge", "bridges") ?? "no bridges"), "
+        out += "\(plural(evaluation.ports, "port", "ports") ?? "no ports") watched)\n"
+
+        for finding in evaluation.findings {
+            out += "\n"
+            out += "\(paint(finding.severity.rawValue.uppercased(), finding.severity, color))  "
+            out += "\(finding.rule)  \(finding.subject)\n"
+            out += "  \(finding.message)\n"
+            out += "  fix: \(finding.fix)\n"
+            if !finding.evidence.isEmpty {
+                out += "  evidence: " + finding.evidence.map { "\($0.name)=\($0.value)" }.joined(separator: " ") + "\n"
+            }
+        }
+        return out
+    }
+
+    /// One line for systemd's STATUS=: "2 critical: eth0 forwarding disabled; ..." or "healthy: ...".
+    public static func statusLine(_ evaluation: Evaluation) -> String {
+        let watched = "\(evaluation.bridges) bridge\(evaluation.bridges == 1 ? "" : "s"), "
+            + "\(evaluation.ports) port\(evaluation.ports == 1 ? "" : "s") watched"
+        guard let worst = evaluation.findings.first, worst.severity > .info else {
+            return "healthy: \(watched)"
+        }
+        let count = evaluation.count(worst.severity)
+        let label = worst.severity == .critical ? "critical" : (count == 1 ? "warning" : "warnings")
+        let subjects = evaluation.findings.filter { $0.severity == worst.severity }.prefix(3)
+            .map { "\($0.rule) \($0.subject)" }.joined(separator: "; ")
+        let more = count > 3 ? "; ..." : ""
+        return "\(count) \(label): \(subjects)\(more) (\(watched))"
+    }
+
+    private static func plural(_ count: Int, _ one: String, _ many: String) -> String? {
+        guard count > 0 else { return nil }
+        return "\(count) \(count == 1 ? one : many)"
+    }
+
+    private static func paint(_ text: String, _ severity: Severity?, _ color: Bool) -> String {
+        guard color else { return text }
+        let code: String
+        switch severity {
+        case .critical: code = "1;31"
+        case .warning: code = "1;33"
+        case .info: code = "1;34"
+        case nil: code = "1;32"
+        }
+        return "\u{1B}[\(code)m\(text)\u{1B}[0m"
+    }
+}
