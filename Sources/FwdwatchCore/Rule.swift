@@ -36,6 +36,7 @@ public enum RuleRegistry {
         BridgeRouteMissing(),
         BridgeRouteShadowed(),
         BridgePortNotForwarding(),
+        VethDetached(),
         DefaultRouteMissing(),
         RPFilterStrictAsymmetric(),
         ConntrackTableNearFull(),

@@ -23,7 +23,8 @@ public struct BridgeNoCarrier: Rule {
 
     enum Message {
         static func noCarrier(_ bridge: String, upPorts: [String]) -> String {
-            "Bridge \(bridge) is up and port \(upPorts.joined(separator: ", ")) is up, but the bridge has no "
+            let ports = upPorts.count == 1 ? "port \(upPorts[0]) is" : "ports \(upPorts.joined(separator: ", ")) are"
+            return "Bridge \(bridge) is up and \(ports) up, but the bridge has no "
                 + "carrier: no port is in the forwarding state, so the bridge passes no traffic."
         }
         static func fix(_ bridge: String) -> String {

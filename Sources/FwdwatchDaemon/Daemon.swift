@@ -1,0 +1,269 @@
+import FwdwatchConfig
+import FwdwatchCore
+import FwdwatchJournal
+import FwdwatchNetlink
+import FwdwatchProc
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import Synchronization
+
+/// `fwdwatch run`: keeps a live model of the forwarding path, re-evaluates the rules whenever
+/// anything changes and logs each problem once when it appears and once when it clears.
+///
+/// One event loop owns all state. Its inputs arrive on one stream: netlink updates (from the
+/// watcher's own thread, already coalesced), sweep ticks (for what has no events), watchdog ticks,
+/// SIGHUP, and the end of a flap hold. The loop answers every input with one turn:
+/// apply, evaluate, log transitions, update STATUS=; WATCHDOG=1 is sent only by a turn, so a
+/// hung loop gets the daemon killed.
+public struct Daemon: Service {
+    public struct Options: Sendable {
+        /// The configuration file SIGHUP re-reads; nil = the default path, missing = defaults.
+        public var configPath: String?
+        public var procRoot: String
+        public var receiveBufferBytes: Int
+
+        public init(configPath: String? = nil, procRoot: String = "/", receiveBufferBytes: Int = 4 << 20) {
+            self.configPath = configPath
+            self.procRoot = procRoot
+            self.receiveBufferBytes = receiveBufferBytes
+        }
+    }
+
+    let options: Options
+    let configuration: Configuration
+    let sink: any AlertSink
+    let notifier: SystemdNotifier
+    let logger: Logger
+
+    public init(
+        options: Options, configuration: Configuration, sink: any AlertSink, notifier: SystemdNotifier,
+        logger: Logger
+    ) {
+        self.options = options
+        self.configuration = configuration
+        self.sink = sink
+        self.notifier = notifier
+        self.logger = logger
+    }
+
+    enum Input: Sendable {
+        case netlink(NetlinkUpdate)
+        case netlinkEnded
+        case sweep
+        case watchdog
+        case reload
+        case flapHoldExpired
+    }
+
+    public func run() async throws {
+        let (inputs, feed) = AsyncStream<Input>.makeStream()
+        let sweepInterval = Locked(configuration.daemon.sweepInterval)
+        let watcher = Locked<NetlinkWatcher?>(nil)
+
+        func startWatcher(window: Duration) throws -> AsyncStream<NetlinkUpdate> {
+            let fresh = NetlinkWatcher(receiveBufferBytes: options.receiveBufferBytes, coalescingWindow: window)
+            let updates = try fresh.updates()
+            watcher.withLock { $0 = fresh }
+            return updates
+        }
+
+        let firstUpdates = try startWatcher(window: configuration.daemon.coalescingWindow)
+        var state = LoopState(
+            configuration: configuration, procReader: ProcReader(root: options.procRoot), clock: ContinuousClock())
+
+        try await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                func forward(_ updates: AsyncStream<NetlinkUpdate>) {
+                    group.addTask {
+                        for await update in updates { feed.yield(.netlink(update)) }
+                        feed.yield(.netlinkEnded)
+                    }
+                }
+                forward(firstUpdates)
+                group.addTask {
+                    for await _ in await UnixSignalsSequence(trapping: .sighup) { feed.yield(.reload) }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        let interval = sweepInterval.withLock { $0 }
+                        guard (try? await Task.sleep(for: interval)) != nil else { return }
+                        feed.yield(.sweep)
+                    }
+                }
+                if let interval = notifier.watchdogInterval {
+                    group.addTask {
+                        while (try? await Task.sleep(for: interval)) != nil { feed.yield(.watchdog) }
+                    }
+                }
+
+                state.sweep(logger: logger)
+                var flapTimerPending = false
+                var ready = false
+                for await input in inputs {
+                    switch input {
+                    case .netlink(.initial(let netlink)):
+                        state.netlink = netlink
+                    case .netlink(.changed(let netlink, let events)):
+                        state.netlink = netlink
+                        state.eventsProcessed += events
+                    case .netlink(.resynced(let netlink, let reason)):
+                        state.netlink = netlink
+                        state.resyncs += 1
+                        sink.notice(
+                            DaemonNotice(
+                                "Netlink events were lost (\(reason)); the whole state was re-read and compared.",
+                                id: JournalMessageID.resynced, priority: .notice,
+                                fields: [("FWDWATCH_RESYNCS", String(state.resyncs))]))
+                    case .netlink(.failed(let reason)):
+                        sink.notice(
+                            DaemonNotice(
+                                "The netlink watcher failed: \(reason); restarting it.", id: JournalMessageID.error,
+                                priority: .error))
+                        continue
+                    case .netlinkEnded:
+                        // The watcher ends its stream only after `.failed` or when stopped.
+                        guard !Task.isCancelled, !state.stopping else { break }
+                        try? await Task.sleep(for: .seconds(1))
+                        do {
+                            forward(try startWatcher(window: state.configuration.daemon.coalescingWindow))
+                        } catch {
+                            sink.notice(
+                                DaemonNotice(
+                                    "Cannot reopen netlink: \(error); retrying.", id: JournalMessageID.error,
+                                    priority: .error))
+                            feed.yield(.netlinkEnded)
+                        }
+                        continue
+                    case .sweep:
+                        state.sweep(logger: logger)
+                    case .watchdog:
+                        notifier.watchdog()
+                        continue
+                    case .reload:
+                        notifier.reloading()
+                        switch Result(catching: { () throws(ConfigurationError) in
+                            try ConfigurationFile.load(path: options.configPath)
+                        }) {
+                        case .success(let fresh):
+                            state.apply(fresh)
+                            sweepInterval.withLock { $0 = fresh.daemon.sweepInterval }
+                            sink.notice(
+                                DaemonNotice(
+                                    "Configuration reloaded from \(fresh.path ?? "built-in defaults").",
+                                    id: JournalMessageID.reloaded, priority: .info))
+                        case .failure(let error):
+                            sink.notice(
+                                DaemonNotice(
+                                    "Configuration not reloaded, the previous one stays in force: \(error)",
+                                    id: JournalMessageID.reloadFailed, priority: .error,
+                                    fields: [("CONFIG_FILE", error.path)]
+                                        + (error.line.map { [("CONFIG_LINE", String($0))] } ?? [])))
+                        }
+                        notifier.ready()
+                    case .flapHoldExpired:
+                        flapTimerPending = false
+                    }
+                    guard state.netlink != nil else { continue }
+
+                    let transitions = state.evaluate()
+                    if !transitions.isEmpty { sink.emit(transitions) }
+                    notifier.status(Report.statusLine(state.lastEvaluation))
+                    if !ready {
+                        ready = true
+                        notifier.ready()
+                        sink.notice(
+                            DaemonNotice(
+                                "fwdwatch started: \(Report.statusLine(state.lastEvaluation)).",
+                                id: JournalMessageID.started, priority: .info))
+                    }
+                    if !flapTimerPending, let deadline = state.tracker.nextDeadline {
+                        flapTimerPending = true
+                        let delay = max(0, deadline - state.now())
+                        group.addTask {
+                            try? await Task.sleep(for: .milliseconds(Int(delay * 1000) + 1))
+                            feed.yield(.flapHoldExpired)
+                        }
+                    }
+                }
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            notifier.stopping()
+            watcher.withLock { $0?.stop() }
+            feed.finish()
+        }
+        sink.notice(DaemonNotice("fwdwatch stopped.", id: JournalMessageID.stopping, priority: .info))
+    }
+}
+
+/// Everything the event loop knows between turns.
+struct LoopState {
+    var configuration: Configuration
+    var evaluator: Evaluator
+    var tracker: AlertTracker
+    let procReader: ProcReader
+    let clock: ContinuousClock
+    let start: ContinuousClock.Instant
+
+    var netlink: NetlinkState?
+    var proc = ProcState()
+    var lastCounters: (counters: [String: UInt64], at: ContinuousClock.Instant)?
+    var dropSample: DropSample?
+    var lastEvaluation = Evaluation(findings: [])
+    var eventsProcessed = 0
+    var resyncs = 0
+    var evaluations = 0
+    var stopping = false
+
+    init(configuration: Configuration, procReader: ProcReader, clock: ContinuousClock) {
+        self.configuration = configuration
+        self.evaluator = Evaluator(settings: configuration.settings)
+        self.tracker = AlertTracker(flapHoldSeconds: configuration.daemon.flapHold.seconds)
+        self.procReader = procReader
+        self.clock = clock
+        self.start = clock.now
+    }
+
+    func now() -> Double { (clock.now - start).seconds }
+
+    /// Reads what emits no event: the /proc sysctls, conntrack fill and the drop counters.
+    /// A failed read keeps the last good values.
+    mutating func sweep(logger: Logger) {
+        do {
+            proc = try procReader.read()
+        } catch {
+            logger.warning("reading /proc failed, keeping the last values", metadata: ["error": "\(error)"])
+            return
+        }
+        let at = clock.now
+        if let last = lastCounters {
+            dropSample = DropSample(from: last.counters, to: proc.ipCounters, seconds: (at - last.at).seconds)
+        }
+        lastCounters = (proc.ipCounters, at)
+    }
+
+    mutating func apply(_ fresh: Configuration) {
+        configuration = fresh
+        evaluator.settings = fresh.settings
+    }
+
+    mutating func evaluate() -> [AlertTransition] {
+        guard let netlink else { return [] }
+        let snapshot = SnapshotAssembler.assemble(netlink: netlink, proc: proc, dropSample: dropSample)
+        lastEvaluation = evaluator.evaluate(snapshot)
+        evaluations += 1
+        return tracker.update(lastEvaluation.findings, now: now())
+    }
+}
+
+/// A value shared between the event loop and its helper tasks.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+
+    init(_ value: Value) { mutex = Mutex(value) }
+
+    func withLock<Result>(_ body: (inout Value) -> Result) -> Result {
+        mutex.withLock { body(&$0) }
+    }
+}

@@ -1,0 +1,79 @@
+import FwdwatchCore
+import FwdwatchNetlink
+import FwdwatchProc
+
+/// Joins the netlink half and the /proc half of the host's state into one `Snapshot`.
+/// Pure, so the daemon and `fwdwatch check` build snapshots the same way.
+public enum SnapshotAssembler {
+    /// - Netconf values (forwarding, rp_filter) win over /proc ones: they arrive by event, the /proc
+    ///   sweep may be seconds old.
+    /// - Sysctl entries of interfaces netlink does not know (gone between the two reads) are dropped;
+    ///   an interface netlink knows but /proc no longer has simply has no values.
+    public static func assemble(netlink: NetlinkState, proc: ProcState, dropSample: DropSample?) -> Snapshot {
+        let names = Set(netlink.links.map(\.name)).union(["all", "default"])
+        var ipv4Conf: [String: InterfaceConf] = [:]
+        for (name, conf) in proc.ipv4Conf where names.contains(name) {
+            ipv4Conf[name] = conf
+        }
+        for (name, values) in netlink.ipv4Netconf where names.contains(name) {
+            var conf = ipv4Conf[name] ?? InterfaceConf()
+            if let forwarding = values.forwarding { conf.forwarding = forwarding }
+            if let rpFilter = values.rpFilter { conf.rpFilter = rpFilter }
+            ipv4Conf[name] = conf
+        }
+        var ipv6Forwarding = proc.ipv6Forwarding.filter { names.contains($0.key) }
+        for (name, value) in netlink.ipv6Forwarding where names.contains(name) {
+            ipv6Forwarding[name] = value
+        }
+        return Snapshot(
+            hostname: proc.hostname,
+            links: netlink.links.sorted { $0.index < $1.index },
+            addresses: netlink.addresses.sorted {
+                ($0.interfaceIndex, $0.family.rawValue, $0.address) < ($1.interfaceIndex, $1.family.rawValue, $1.address)
+            },
+            routes: netlink.routes.sorted {
+                ($0.table, $0.destination, $0.metric, $0.outputInterface ?? 0)
+                    < ($1.table, $1.destination, $1.metric, $1.outputInterface ?? 0)
+            },
+            ipv4Conf: ipv4Conf,
+            ipv6Forwarding: ipv6Forwarding,
+            bridgeNetfilter: proc.bridgeNetfilter,
+            conntrack: proc.conntrack,
+            ipCounters: proc.ipCounters,
+            dropSample: dropSample)
+    }
+}
+
+/// Reads the live host once: a netlink dump and a /proc read, optionally sampling the drop
+/// counters over an interval (the evidence for silent drops).
+public struct HostReader: Sendable {
+    public var procRoot: String
+
+    public init(procRoot: String = "/") {
+        self.procRoot = procRoot
+    }
+
+    public func read(sampleInterval: Duration = .zero) async throws -> Snapshot {
+        let proc = ProcReader(root: procRoot)
+        var sample: DropSample?
+        if sampleInterval > .zero {
+            let clock = ContinuousClock()
+            let start = clock.now
+            let before = try proc.readIPCounters()
+            try await Task.sleep(for: sampleInterval)
+            let after = try proc.readIPCounters()
+            sample = DropSample(from: before, to: after, seconds: (clock.now - start).seconds)
+        }
+        let netlink = try NetlinkDump.read()
+        let state = try proc.read()
+        return SnapshotAssembler.assemble(netlink: netlink, proc: state, dropSample: sample)
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a Double.
+    public var seconds: Double {
+        let parts = components
+        return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
+    }
+}

@@ -1,1 +1,0 @@
-print("fwdwatch: not built yet")

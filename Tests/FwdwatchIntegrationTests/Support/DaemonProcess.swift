@@ -1,0 +1,122 @@
+import Foundation
+
+/// A `fwdwatch run --log-target json` started by a test inside a network namespace, with its stdout
+/// lines collected as parsed JSON objects. Stopped by PID (SIGTERM) in `stop()` and on deinit.
+final class DaemonProcess: @unchecked Sendable {
+    let process = Process()
+    private let lock = NSLock()
+    private var buffer = Data()
+    private var records: [[String: Any]] = []
+    private var stderrText = ""
+    private let stdoutPipe = Pipe()
+    private let stderrPipe = Pipe()
+
+    init(namespace: NetworkNamespace, arguments: [String] = [], config: String = "/dev/null") throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments =
+            ["netns", "exec", namespace.name, fwdwatchBinary(), "run", "--log-target", "json", "--config", config]
+            + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "NOTIFY_SOCKET")
+        environment.removeValue(forKey: "WATCHDOG_USEC")
+        process.environment = environment
+        process.standardOutput = stdoutPipe
+        process.standardError = stderrPipe
+        process.standardInput = FileHandle.nullDevice
+        stdoutPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            self?.take(handle.availableData)
+        }
+        stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self else { return }
+            self.lock.withLock { self.stderrText += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+    }
+
+    deinit { stop() }
+
+    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+    var stderr: String { lock.withLock { stderrText } }
+
+    private func take(_ data: Data) {
+        lock.withLock {
+            buffer.append(data)
+            while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = buffer[buffer.startIndex..<newline]
+                buffer.removeSubrange(buffer.startIndex...newline)
+                if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] {
+                    records.append(object)
+                } else {
+                    records.append(["type": "unparsed", "text": String(decoding: line, as: UTF8.self)])
+                }
+            }
+        }
+    }
+
+    /// Every record so far.
+    var all: [[String: Any]] { lock.withLock { records } }
+
+    var alerts: [[String: Any]] { all.filter { $0["type"] as? String == "alert" } }
+    var notices: [[String: Any]] { all.filter { $0["type"] as? String == "notice" } }
+
+    /// Waits for a record after index `from` matching `predicate`; returns it or nil at the deadline.
+    func waitFor(
+        from: Int = 0, timeout: Duration = .seconds(10), _ predicate: ([String: Any]) -> Bool
+    ) -> [String: Any]? {
+        var found: [String: Any]?
+        _ = waitUntil(timeout: timeout) {
+            found = all.dropFirst(from).first(where: predicate)
+            return found != nil
+        }
+        return found
+    }
+
+    func waitForAlert(
+        from: Int = 0, _ state: String, rule: String, subject: String? = nil, timeout: Duration = .seconds(10)
+    ) -> [String: Any]? {
+        waitFor(from: from, timeout: timeout) { record in
+            record["type"] as? String == "alert" && record["state"] as? String == state
+                && record["rule"] as? String == rule && (subject == nil || record["subject"] as? String == subject)
+        }
+    }
+
+    /// Ready: the daemon logs its "started" notice after the first full evaluation.
+    func waitUntilStarted(timeout: Duration = .seconds(20)) -> Bool {
+        waitFor(timeout: timeout) { ($0["message"] as? String)?.hasPrefix("fwdwatch started") == true } != nil
+    }
+
+    /// The (rule, subject) pairs the daemon considers active: raised minus resolved, in log order.
+    var activeKeys: Set<String> {
+        var active = Set<String>()
+        for alert in alerts {
+            let key = "\(alert["rule"] as? String ?? "") \(alert["subject"] as? String ?? "")"
+            switch alert["state"] as? String {
+            case "raised", "changed": active.insert(key)
+            case "resolved": active.remove(key)
+            default: break
+            }
+        }
+        return active
+    }
+
+    func signal(_ number: Int32) { kill(pid, number) }
+
+    /// SIGTERM, then waits up to `timeout` for the exit; SIGKILL after that. Returns the exit status
+    /// and how long the exit took.
+    @discardableResult
+    func stop(timeout: Duration = .seconds(5)) -> (status: Int32, seconds: Double)? {
+        guard process.isRunning else { return nil }
+        let clock = ContinuousClock()
+        let start = clock.now
+        kill(pid, SIGTERM)
+        let exited = waitUntil(timeout: timeout, interval: .milliseconds(5)) { !process.isRunning }
+        if !exited { kill(pid, SIGKILL) }
+        process.waitUntilExit()
+        stdoutPipe.fileHandleForReading.readabilityHandler = nil
+        stderrPipe.fileHandleForReading.readabilityHandler = nil
+        take(stdoutPipe.fileHandleForReading.readDataToEndOfFile())
+        return (process.terminationStatus, (clock.now - start).timeInterval)
+    }
+}

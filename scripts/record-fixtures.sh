@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Records the golden-test snapshots from the real kernel: builds a Docker-like topology in network
+# namespaces of its own (client -- eth0 [host] docker0 -- container1, container2), breaks one thing at a
+# time, and writes `fwdwatch snapshot` of the host namespace for each case. Then run the golden tests
+# with UPDATE_EXPECTED=1 to rewrite the expected reports, and review the diff.
+#
+# Usage: scripts/record-fixtures.sh [fwdwatch-binary]   (root; touches only namespaces it creates)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=$(realpath "${1:-.build/debug/fwdwatch}")
+out=Tests/FwdwatchIntegrationTests/Golden
+tag=fwrec$$
+host=$tag-host client=$tag-client c1=$tag-c1 c2=$tag-c2
+
+cleanup() { for ns in $host $client $c1 $c2; do ip netns del "$ns" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+build() {
+    cleanup
+    for ns in $host $client $c1 $c2; do
+        ip netns add "$ns"
+        nsx "$ns" ip link set lo up
+        nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    done
+    # uplink: host eth0 192.0.2.10/24 <-> client 192.0.2.1/24 (the client is also the host's gateway)
+    ip link add eth0 netns $host type veth peer name eth0 netns $client
+    nsx $host ip addr add 192.0.2.10/24 dev eth0
+    nsx $client ip addr add 192.0.2.1/24 dev eth0
+    nsx $host ip link set eth0 up
+    nsx $client ip link set eth0 up
+    nsx $client ip route add 172.17.0.0/16 via 192.0.2.10
+    nsx $host ip route add default via 192.0.2.1 dev eth0
+    # docker0 with two containers
+    nsx $host ip link add docker0 type bridge
+    nsx $host ip addr add 172.17.0.1/16 dev docker0
+    nsx $host ip link set docker0 up
+    local i=1
+    for c in $c1 $c2; do
+        ip link add veth$i netns $host type veth peer name eth0 netns $c
+        nsx $host ip link set veth$i master docker0
+        nsx $host ip link set veth$i up
+        nsx $c ip addr add 172.17.0.$((i + 1))/16 dev eth0
+        nsx $c ip link set eth0 up
+        nsx $c ip route add default via 172.17.0.1
+        i=$((i + 1))
+    done
+    nsx $host sysctl -qw net.ipv4.conf.all.forwarding=1
+    nsx $host sysctl -qw net.ipv4.conf.all.rp_filter=2
+    nsx $host sysctl -qw net.ipv4.conf.default.rp_filter=2
+    for dev in eth0 docker0 veth1 veth2; do nsx $host sysctl -qw net.ipv4.conf.$dev.rp_filter=2; done
+    # wait until both bridge ports forward and the bridge has carrier
+    for _ in $(seq 100); do
+        nsx $host ip -o link show docker0 | grep -q LOWER_UP && break
+        sleep 0.05
+    done
+}
+
+record() {
+    local name=$1
+    shift || true
+    nsx $host "$bin" snapshot "$@" --output "$out/$name.snapshot.json"
+    # hide the recording machine's name
+    python3 - "$out/$name.snapshot.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+d = json.load(open(p))
+d["hostname"] = "fixture-host"
+json.dump(d, open(p, "w"), indent=2, sort_keys=True)
+open(p, "a").write("\n")
+PY
+    echo "recorded $name"
+}
+
+build; record healthy-docker-host
+
+build; nsx $host sysctl -qw net.ipv4.conf.eth0.forwarding=0
+# traffic from the client to a container while the uplink drops it: InAddrErrors grows
+nsx $client python3 -c '
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(30):
+    s.sendto(b"x", ("172.17.0.2", 9))
+    time.sleep(0.05)' &
+sleep 0.2; record incident --sample 1; wait
+
+build; nsx $host sysctl -qw net.ipv4.conf.all.forwarding=0; record ip-forwarding-disabled
+build; nsx $host sysctl -qw net.ipv4.conf.default.forwarding=0; record default-forwarding-disabled
+build; nsx $host ip link set docker0 down; record bridge-down
+build; nsx $host ip addr flush dev docker0; record bridge-no-address
+build; nsx $host ip route del 172.17.0.0/16 dev docker0; record bridge-route-missing
+build; nsx $host ip route add 172.17.5.0/24 via 192.0.2.1 dev eth0; record bridge-route-shadowed
+build; nsx $host ip link set veth2 down; record bridge-port-not-forwarding
+build; nsx $host ip link set veth2 nomaster; record veth-detached
+build; nsx $host ip route del default; record default-route-missing
+build
+ip link add eth1 netns $host type veth peer name eth1 netns $client
+nsx $host ip addr add 198.51.100.10/24 dev eth1
+nsx $client ip addr add 198.51.100.1/24 dev eth1
+nsx $host ip link set eth1 up; nsx $client ip link set eth1 up
+nsx $host sysctl -qw net.ipv4.conf.all.rp_filter=0
+nsx $host sysctl -qw net.ipv4.conf.eth1.rp_filter=1
+for _ in $(seq 100); do nsx $host ip -o link show eth1 | grep -q LOWER_UP && break; sleep 0.05; done
+record rp-filter-strict-asymmetric
+build
+# STP on with a long forward delay: the ports sit in listening/learning, the bridge has no carrier
+nsx $host ip link set docker0 type bridge forward_delay 2000 stp_state 1
+nsx $host ip link set veth1 down; nsx $host ip link set veth2 down
+nsx $host ip link set veth1 up; nsx $host ip link set veth2 up
+sleep 0.5; record bridge-no-carrier
+
+cleanup
+# Cases the kernel cannot be driven into cheaply in a namespace are derived from the healthy recording.
+python3 - "$out" <<'PY'
+import json, sys
+out = sys.argv[1]
+base = json.load(open(f"{out}/healthy-docker-host.snapshot.json"))
+def derive(name, change):
+    d = json.loads(json.dumps(base))
+    change(d)
+    with open(f"{out}/{name}.snapshot.json", "w") as f:
+        json.dump(d, f, indent=2, sort_keys=True)
+        f.write("\n")
+    print("derived", name)
+derive("conntrack-table-near-full", lambda d: d.update(conntrack={"count": 240000, "max": 262144}))
+derive("bridge-nf-call-disabled", lambda d: d.update(bridgeNetfilter={"callIptables": 0, "callIp6tables": 0, "callArptables": 0}))
+derive("in-addr-errors-rising", lambda d: d.update(dropSample={"seconds": 1.0, "inAddrErrors": 40, "forwDatagrams": 0}))
+PY
