@@ -46,6 +46,7 @@ let package = Package(
                 "FwdwatchCore", "FwdwatchProc", "FwdwatchNetlink", "FwdwatchConfig", "FwdwatchJournal",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
 
@@ -66,7 +67,9 @@ let package = Package(
         ),
         .testTarget(
             name: "FwdwatchIntegrationTests",
-            dependencies: ["FwdwatchCore"]
+            dependencies: ["FwdwatchCore", "FwdwatchProc", "FwdwatchJournal", "FwdwatchNetlink"],
+            // Recorded snapshots and expected reports, read by path: the tests run the real binary on them.
+            exclude: ["Golden"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -26,6 +26,11 @@ public enum ConfigurationParser {
     public static let defaultPath = "/etc/fwdwatch/fwdwatch.toml"
 
     public static func parse(_ text: String, path: String) throws(ConfigurationError) -> Configuration {
+        // TOMLKit hands the text to C++ as a C string: a NUL byte would silently end the document there.
+        if let nul = text.utf8.firstIndex(of: 0) {
+            let line = text.utf8[..<nul].count { $0 == UInt8(ascii: "\n") } + 1
+            throw ConfigurationError(path: path, line: line, reason: "not valid TOML: contains a NUL byte")
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)

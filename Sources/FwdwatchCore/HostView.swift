@@ -138,7 +138,7 @@ public struct HostView: Sendable {
 
     /// The silent-drop rate, as evidence for the forwarding findings; empty when nothing was dropped.
     public var dropEvidence: [Evidence] {
-        guard let sample = snapshot.dropSample, sample.inAddrErrors > 0 else { return [] }
+        guard let sample = snapshot.dropSample, sample.inAddrErrors > 0, sample.seconds > 0 else { return [] }
         return [
             Evidence("in_addr_errors", String(sample.inAddrErrors)),
             Evidence("in_addr_errors_per_second", formatRate(sample.inAddrErrorsPerSecond)),
@@ -155,6 +155,8 @@ extension String {
 
 /// Formats a non-negative rate with at most two decimals, without Foundation.
 func formatRate(_ value: Double) -> String {
+    // Values come from recorded files too: never trap on an infinite, NaN or huge one.
+    guard value.isFinite, value >= 0, value < 1e15 else { return value.isNaN ? "unknown" : "\(value)" }
     let hundredths = Int((value * 100).rounded())
     let whole = hundredths / 100
     let fraction = hundredths % 100

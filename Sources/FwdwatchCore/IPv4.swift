@@ -8,7 +8,9 @@ public struct IPv4Address: Hashable, Sendable, Comparable, CustomStringConvertib
         var result: UInt32 = 0
         var parts = 0
         for part in text.split(separator: ".", omittingEmptySubsequences: false) {
-            guard !part.isEmpty, part.count <= 3, let octet = UInt32(part), octet <= 255 else { return nil }
+            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }),
+                let octet = UInt32(part), octet <= 255
+            else { return nil }
             result = result << 8 | octet
             parts += 1
         }
@@ -44,7 +46,10 @@ public struct IPv4Prefix: Hashable, Sendable, CustomStringConvertible {
         guard pieces.count <= 2, let address = IPv4Address(pieces[0]) else { return nil }
         var length = 32
         if pieces.count == 2 {
-            guard let parsed = Int(pieces[1]), (0...32).contains(parsed) else { return nil }
+            let digits = pieces[1]
+            guard !digits.isEmpty, digits.count <= 2, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+                let parsed = Int(digits), (0...32).contains(parsed)
+            else { return nil }
             length = parsed
         }
         self.init(address: address, length: length)

@@ -22,7 +22,7 @@ public struct BridgeDown: Rule {
 
     enum Message {
         static func down(_ bridge: String, ports: Int) -> String {
-            "Bridge \(bridge) is down while \(ports) port\(ports == 1 ? "" : "s") are attached: the containers "
+            "Bridge \(bridge) is down while \(ports) port\(ports == 1 ? " is" : "s are") attached: the containers "
                 + "or VMs behind it can neither be reached nor reach anything."
         }
         static func fix(_ bridge: String) -> String { "ip link set dev \(bridge) up" }

@@ -30,7 +30,9 @@ public struct ConntrackTableNearFull: Rule {
                 + "drops new connections, NATed ones to published ports included."
         }
         static func fix(max: UInt64) -> String {
-            "sysctl -w net.netfilter.nf_conntrack_max=\(max * 2)  # and look for what opens so many connections"
+            let doubled = max.multipliedReportingOverflow(by: 2)
+            let target = doubled.overflow ? "<larger value>" : String(doubled.partialValue)
+            return "sysctl -w net.netfilter.nf_conntrack_max=\(target)  # and look for what opens so many connections"
         }
     }
 }

@@ -8,7 +8,7 @@ public struct InAddrErrorsRising: Rule {
     public let messageID = "1750c3a4245045ce82bfeb399334a75b"
 
     public func evaluate(_ host: HostView) -> [Finding] {
-        guard let sample = host.snapshot.dropSample, sample.inAddrErrors > 0 else { return [] }
+        guard let sample = host.snapshot.dropSample, sample.inAddrErrors > 0, sample.seconds > 0 else { return [] }
         guard !forwardingExplains(host) else { return [] }
         let rate = formatRate(sample.inAddrErrorsPerSecond)
         return [
@@ -22,7 +22,11 @@ public struct InAddrErrorsRising: Rule {
     private func forwardingExplains(_ host: HostView) -> Bool {
         guard host.needsForwarding else { return false }
         if host.allConf?.forwarding == 0 { return true }
-        return host.ingressInterfaces.contains { host.conf($0)?.forwarding == 0 }
+        // Every up interface with an address counts here, ignored ones too: ignoring an interface hides
+        // its findings, it does not make its drops unexplained.
+        return host.snapshot.links.contains { link in
+            host.isUp(link) && !link.loopback && !host.ipv4(of: link).isEmpty && host.conf(link)?.forwarding == 0
+        }
     }
 
     enum Message {

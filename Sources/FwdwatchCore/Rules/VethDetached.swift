@@ -24,7 +24,7 @@ public struct VethDetached: Rule {
 
     enum Message {
         static func detached(_ veth: String, bridges: [String]) -> String {
-            "veth \(veth) is up but attached to no bridge (\(bridges.joined(separator: ", ")) exist), has no "
+            "veth \(veth) is up but attached to no bridge (bridges here: \(bridges.joined(separator: ", "))), has no "
                 + "address and no route leads to it: the container or VM behind it is cut off."
         }
         static func fix(_ veth: String, bridge: String?) -> String {
