@@ -16,4 +16,15 @@
 #include <linux/rtnetlink.h>
 #include <linux/if.h>
 #include <linux/netconf.h>
+
+/* Thread helpers for FwdwatchNetlink. glibc declares setns() only under _GNU_SOURCE, which the Swift
+   Glibc module is built without, and prctl() is variadic: Swift can call neither directly. */
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/eventfd.h>
+extern int setns(int fd, int nstype);
+/** Moves the calling thread into the network namespace open at fd (CLONE_NEWNET). */
+static inline int fwdwatch_enter_network_namespace(int fd) { return setns(fd, 0x40000000); }
+/** Names the calling thread (the kernel keeps at most 15 characters). */
+static inline void fwdwatch_set_thread_name(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
 #endif
