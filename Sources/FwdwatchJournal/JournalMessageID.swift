@@ -1,0 +1,43 @@
+import FwdwatchCore
+
+/// MESSAGE_IDs of the daemon's own journal entries (not rule alerts; those use each rule's `messageID`
+/// and `RuleRegistry.resolvedMessageID`). 32 lower-case hex digits, fixed forever, each with an entry in
+/// `packaging/catalog/fwdwatch.catalog`.
+public enum JournalMessageID {
+    /// The daemon started watching (after the first full dump and evaluation).
+    public static let started = "870b1250c76d435da97f94f8a498e25c"
+    /// The daemon is stopping (SIGTERM or SIGINT).
+    public static let stopping = "c1c65c27d42e4268a0a2ed3c2856362d"
+    /// The configuration was reloaded (SIGHUP).
+    public static let reloaded = "a8b0fecf57c74af88b7a47046bdf3488"
+    /// Reloading the configuration failed; the previous configuration stays in force.
+    public static let reloadFailed = "e9d1c853a32f4df2a74a29176a11b11c"
+    /// The netlink socket overran (ENOBUFS) and the daemon re-read the whole state.
+    public static let resynced = "1cb4f5d7122b41289ad9ca9e1ea462ce"
+    /// The daemon hit an error it reports and continues from (a source it cannot read, for example).
+    public static let error = "020d59ec9ad04ee6abb067950796873a"
+    /// Alerts that could not reach journald were delivered late, after journald came back.
+    public static let backlogDelivered = "25bb1c0eeff54e97a8f334b5f58e215d"
+    /// More alerts failed to reach journald than the backlog holds: the oldest were only written to stderr.
+    public static let backlogOverflow = "4c3e87e6ce454ca8957a141bec7ee7d7"
+
+    /// Every notice id with a short name, for the catalog test and `fwdwatch` documentation.
+    public static let all: [(name: String, id: String)] = [
+        ("started", started),
+        ("stopping", stopping),
+        ("reloaded", reloaded),
+        ("reloadFailed", reloadFailed),
+        ("resynced", resynced),
+        ("error", error),
+        ("backlogDelivered", backlogDelivered),
+        ("backlogOverflow", backlogOverflow),
+    ]
+
+    /// The MESSAGE_ID an alert transition is logged with.
+    public static func forTransition(_ transition: AlertTransition) -> String? {
+        switch transition.state {
+        case .resolved: RuleRegistry.resolvedMessageID
+        case .raised, .changed: RuleRegistry.rule(transition.finding.rule)?.messageID
+        }
+    }
+}

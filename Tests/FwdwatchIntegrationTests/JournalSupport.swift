@@ -1,0 +1,188 @@
+import Foundation
+import FwdwatchJournal
+import Synchronization
+
+/// Lines a sink wrote, for assertions.
+final class LineRecorder: Sendable {
+    private let lines = Mutex<[String]>([])
+
+    var output: LineOutput { LineOutput(isTerminal: false) { [self] line in lines.withLock { $0.append(line) } } }
+    var all: [String] { lines.withLock { $0 } }
+}
+
+/// A journal that records entries and can be made to fail like an unreachable journald (ECONNREFUSED).
+final class RecordingJournal: JournalSending {
+    struct Entry: Sendable {
+        var fields: [(String, String)]
+        var location: SourceLocation
+
+        func value(_ name: String) -> String? { fields.first { $0.0 == name }?.1 }
+        func values(_ name: String) -> [String] { fields.filter { $0.0 == name }.map(\.1) }
+    }
+
+    private struct State {
+        var entries: [Entry] = []
+        var reachable = true
+        var attempts = 0
+    }
+
+    private let state = Mutex(State())
+
+    var entries: [Entry] { state.withLock { $0.entries } }
+    var attempts: Int { state.withLock { $0.attempts } }
+
+    func setReachable(_ reachable: Bool) { state.withLock { $0.reachable = reachable } }
+
+    func send(_ fields: [(String, String)], at location: SourceLocation) throws(JournalError) {
+        let delivered = state.withLock { state -> Bool in
+            state.attempts += 1
+            guard state.reachable else { return false }
+            state.entries.append(Entry(fields: fields, location: location))
+            return true
+        }
+        if !delivered { throw .sendFailed(errno: ECONNREFUSED) }
+    }
+}
+
+/// A systemd-journald of the tests' own, in a private mount namespace that only one dedicated thread enters.
+///
+/// The thread unshares its mount namespace and mounts empty tmpfs over /run/systemd, /run/log and
+/// /var/log/journal, so the journald it starts, the entries it sends with `sd_journal_sendv` and the
+/// `journalctl` it runs see only each other: a journald of the host (if any) is neither used nor disturbed,
+/// and stopping ours (the fault tests) affects no other test. Needs root (CAP_SYS_ADMIN).
+final class PrivateJournald: @unchecked Sendable {
+    static let executable = "/lib/systemd/systemd-journald"
+    static let socketPath = "/run/systemd/journal/socket"
+
+    private var process: Process?
+
+    private init() {}
+
+    /// Runs `body` on a dedicated thread inside the private namespace with journald running; stops journald
+    /// (by PID) afterwards, also when `body` throws.
+    static func run<T: Sendable>(_ body: @escaping @Sendable (PrivateJournald) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                let journald = PrivateJournald()
+                do {
+                    try enterPrivateMountNamespace()
+                    try journald.start()
+                    defer { journald.stop() }
+                    continuation.resume(returning: try body(journald))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+            thread.name = "private-journald"
+            thread.start()
+        }
+    }
+
+    /// Starts journald and waits until it answers on its socket.
+    func start(timeout: Duration = .seconds(10)) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable)
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        guard waitUntil(timeout: timeout, { Self.isAnswering() || !process.isRunning }), process.isRunning else {
+            stop()
+            throw PrivateJournaldError("journald did not start (exit status \(process.terminationStatus))")
+        }
+    }
+
+    /// Stops our journald by its PID; the socket file stays, so senders get ECONNREFUSED.
+    func stop() {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        if !waitUntil(timeout: .seconds(5), { !process.isRunning }) {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        self.process = nil
+    }
+
+    /// Every entry with SYSLOG_IDENTIFIER `identifier`, oldest first, from journalctl's JSON output. A field
+    /// sent more than once (journalctl gives an array) has its values joined by newlines.
+    func entries(identifier: String) throws -> [[String: String]] {
+        let result = try Shell.run(
+            ["journalctl", "--no-pager", "-o", "json", "--identifier=\(identifier)"],
+            timeout: .seconds(30), check: false)
+        return result.stdout.split(separator: "\n").compactMap { line -> [String: String]? in
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
+                return nil
+            }
+            var entry: [String: String] = [:]
+            for (name, value) in object {
+                if let text = value as? String {
+                    entry[name] = text
+                } else if let values = value as? [Any] {
+                    entry[name] = values.map { String(describing: $0) }.joined(separator: "\n")
+                }
+            }
+            return entry
+        }
+    }
+
+    /// Waits (with a deadline) until at least `count` entries of `identifier` are in the journal.
+    func waitForEntries(identifier: String, count: Int, timeout: Duration = .seconds(10)) throws -> [[String: String]] {
+        var entries: [[String: String]] = []
+        _ = try waitUntil(timeout: timeout, interval: .milliseconds(50)) {
+            entries = try self.entries(identifier: identifier)
+            return entries.count >= count
+        }
+        return entries
+    }
+
+    /// Whether journald accepts a connection on its native socket (path resolved in this thread's namespace).
+    static func isAnswering() -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(socketPath.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in bytes.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+        }
+        let length = socklen_t(MemoryLayout<sockaddr_un>.size)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) == 0 }
+        }
+    }
+
+    /// unshare(CLONE_NEWNS) for the calling thread only, then private propagation and empty journal directories.
+    private static func enterPrivateMountNamespace() throws {
+        typealias Unshare = @convention(c) (Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "unshare") else {
+            throw PrivateJournaldError("unshare(2) not found")
+        }
+        let unshare = unsafeBitCast(symbol, to: Unshare.self)
+        let cloneNewNS: Int32 = 0x0002_0000
+        guard unshare(cloneNewNS) == 0 else {
+            throw PrivateJournaldError("unshare(CLONE_NEWNS) failed: \(String(cString: strerror(errno)))")
+        }
+        // Children started from this thread share its new namespace, so plain mount(8) calls shape it.
+        try Shell.run(["mount", "--make-rprivate", "/"])
+        try FileManager.default.createDirectory(atPath: "/run/systemd", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "/run/log", withIntermediateDirectories: true)
+        try Shell.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=64m", "fwt-journal", "/run/systemd"])
+        try Shell.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=64m", "fwt-journal", "/run/log"])
+        if FileManager.default.fileExists(atPath: "/var/log/journal") {
+            try Shell.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=64m", "fwt-journal", "/var/log/journal"])
+        }
+        try FileManager.default.createDirectory(atPath: "/run/systemd/journal", withIntermediateDirectories: true)
+    }
+}
+
+struct PrivateJournaldError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A SYSLOG_IDENTIFIER no other test run uses.
+func uniqueIdentifier(_ prefix: String = "fwdwatch-test") -> String {
+    "\(prefix)-\(getpid())-\(randomSuffix())"
+}
