@@ -72,7 +72,7 @@ public struct Daemon: Service {
         var state = LoopState(
             configuration: configuration, procReader: ProcReader(root: options.procRoot), clock: ContinuousClock())
 
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 func forward(_ updates: AsyncStream<NetlinkUpdate>) {
                     group.addTask {
@@ -136,6 +136,7 @@ public struct Daemon: Service {
                         }
                         continue
                     case .sweep:
+                        sink.retryBacklog()
                         state.sweep(logger: logger)
                     case .watchdog:
                         notifier.watchdog()

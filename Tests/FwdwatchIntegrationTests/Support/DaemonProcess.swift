@@ -1,7 +1,8 @@
 import Foundation
 
-/// A `fwdwatch run --log-target json` started by a test inside a network namespace, with its stdout
-/// lines collected as parsed JSON objects. Stopped by PID (SIGTERM) in `stop()` and on deinit.
+/// A `fwdwatch run` started by a test inside a network namespace. With `--log-target json` (the default
+/// here) its stdout lines are collected as parsed JSON objects. Stopped by PID (SIGTERM) in `stop()` and
+/// on deinit.
 final class DaemonProcess: @unchecked Sendable {
     let process = Process()
     private let lock = NSLock()
@@ -11,10 +12,12 @@ final class DaemonProcess: @unchecked Sendable {
     private let stdoutPipe = Pipe()
     private let stderrPipe = Pipe()
 
-    init(namespace: NetworkNamespace, arguments: [String] = [], config: String = "/dev/null") throws {
+    init(
+        namespace: NetworkNamespace, arguments: [String] = [], config: String = "/dev/null", logTarget: String = "json"
+    ) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         process.arguments =
-            ["netns", "exec", namespace.name, fwdwatchBinary(), "run", "--log-target", "json", "--config", config]
+            ["netns", "exec", namespace.name, fwdwatchBinary(), "run", "--log-target", logTarget, "--config", config]
             + arguments
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "NOTIFY_SOCKET")
