@@ -147,11 +147,15 @@ public struct Daemon: Service {
                             try ConfigurationFile.load(path: options.configPath)
                         }) {
                         case .success(let fresh):
+                            let atRestart = state.keysNeedingRestart(fresh)
                             state.apply(fresh)
                             sweepInterval.withLock { $0 = fresh.daemon.sweepInterval }
+                            let pending =
+                                atRestart.isEmpty
+                                ? "" : " \(atRestart.joined(separator: ", ")) changed and take effect at the next restart."
                             sink.notice(
                                 DaemonNotice(
-                                    "Configuration reloaded from \(fresh.path ?? "built-in defaults").",
+                                    "Configuration reloaded from \(fresh.path ?? "built-in defaults").\(pending)",
                                     id: JournalMessageID.reloaded, priority: .info))
                         case .failure(let error):
                             sink.notice(
@@ -173,10 +177,15 @@ public struct Daemon: Service {
                     if !ready {
                         ready = true
                         notifier.ready()
+                        let buffer = watcher.withLock { $0?.receiveBufferSize }
                         sink.notice(
                             DaemonNotice(
                                 "fwdwatch started: \(Report.statusLine(state.lastEvaluation)).",
-                                id: JournalMessageID.started, priority: .info))
+                                id: JournalMessageID.started, priority: .info,
+                                fields: [
+                                    ("FWDWATCH_CONFIG", state.configuration.path ?? "built-in defaults"),
+                                    ("FWDWATCH_NETLINK_RECEIVE_BUFFER", buffer.map(String.init) ?? "unknown"),
+                                ]))
                     }
                     if !flapTimerPending, let deadline = state.tracker.nextDeadline {
                         flapTimerPending = true
@@ -242,6 +251,17 @@ struct LoopState {
             dropSample = DropSample(from: last.counters, to: proc.ipCounters, seconds: (at - last.at).seconds)
         }
         lastCounters = (proc.ipCounters, at)
+    }
+
+    /// Daemon keys a reload cannot change in a running daemon (they shape the watcher, the tracker
+    /// and the sinks, which are made once at start).
+    func keysNeedingRestart(_ fresh: Configuration) -> [String] {
+        var keys: [String] = []
+        let old = configuration.daemon
+        if fresh.daemon.coalescingWindow != old.coalescingWindow { keys.append("daemon.coalesce-milliseconds") }
+        if fresh.daemon.flapHold != old.flapHold { keys.append("daemon.flap-hold-seconds") }
+        if fresh.daemon.logTarget != old.logTarget { keys.append("daemon.log-target") }
+        return keys
     }
 
     mutating func apply(_ fresh: Configuration) {
