@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Builds fwdwatch and runs every test suite. Meant for root on Debian 12 (the integration tests create
+# network namespaces and skip themselves when not root).
+#   1. installs the system packages it needs when missing (apt-get; quick when all are present),
+#   2. swift build, swift build --build-tests,
+#   3. swift test --skip-build,
+#   4. each scripts/tests/*.sh, if any.
+# Exits non-zero if any step fails and prints a one-line summary at the end.
+# Extra arguments go to `swift test` (e.g. --filter ProcReader).
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+packages=(libnl-route-3-dev libsystemd-dev pkg-config iproute2 iptables nftables systemd systemd-container procps man-db)
+
+step() { printf '\n==> %s\n' "$*"; }
+summary() { printf '\n%s\n' "$*"; }
+
+install_missing_packages() {
+    local missing=()
+    for package in "${packages[@]}"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if ((${#missing[@]} == 0)); then
+        echo "system packages present"
+        return 0
+    fi
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "missing packages: ${missing[*]} (run as root to install them)" >&2
+        return 1
+    fi
+    echo "installing: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+step "system packages"
+if ! install_missing_packages; then
+    summary "test.sh: FAIL (system packages could not be installed)"
+    exit 1
+fi
+
+if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then
+    export PATH="/opt/swift/usr/bin:$PATH"
+fi
+if [[ $(id -u) -ne 0 ]]; then
+    echo "note: not root; the namespace and journald tests will be skipped" >&2
+fi
+
+step "swift build"
+if ! swift build; then
+    summary "test.sh: FAIL (swift build)"
+    exit 1
+fi
+
+step "swift build --build-tests"
+if ! swift build --build-tests; then
+    summary "test.sh: FAIL (swift build --build-tests)"
+    exit 1
+fi
+
+failures=()
+passes=()
+
+step "swift test"
+if swift test --skip-build "$@"; then
+    passes+=("swift test")
+else
+    failures+=("swift test")
+fi
+
+shopt -s nullglob
+suites=(scripts/tests/*.sh)
+for suite in "${suites[@]}"; do
+    step "$suite"
+    if bash "$suite"; then
+        passes+=("$suite")
+    else
+        failures+=("$suite")
+    fi
+done
+
+if ((${#failures[@]} > 0)); then
+    summary "test.sh: FAIL (failed: ${failures[*]}; passed: ${passes[*]:-none})"
+    exit 1
+fi
+summary "test.sh: PASS (build ok; passed: ${passes[*]})"
