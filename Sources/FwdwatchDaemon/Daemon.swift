@@ -100,6 +100,7 @@ public struct Daemon: Service {
                 state.sweep(logger: logger)
                 var flapTimerPending = false
                 var ready = false
+                var lastStatus = ""
                 for await input in inputs {
                     switch input {
                     case .netlink(.initial(let netlink)):
@@ -173,7 +174,11 @@ public struct Daemon: Service {
 
                     let transitions = state.evaluate()
                     if !transitions.isEmpty { sink.emit(transitions) }
-                    notifier.status(Report.statusLine(state.lastEvaluation))
+                    let status = Report.statusLine(state.lastEvaluation)
+                    if status != lastStatus {
+                        notifier.status(status)
+                        lastStatus = status
+                    }
                     if !ready {
                         ready = true
                         notifier.ready()
