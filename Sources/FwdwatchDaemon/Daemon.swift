@@ -181,7 +181,7 @@ public struct Daemon: Service {
                     }
                     if !ready {
                         ready = true
-                        notifier.ready()
+                        // The "started" entry goes first, so it precedes systemd's own "Started" line.
                         let buffer = watcher.withLock { $0?.receiveBufferSize }
                         sink.notice(
                             DaemonNotice(
@@ -191,6 +191,7 @@ public struct Daemon: Service {
                                     ("FWDWATCH_CONFIG", state.configuration.path ?? "built-in defaults"),
                                     ("FWDWATCH_NETLINK_RECEIVE_BUFFER", buffer.map(String.init) ?? "unknown"),
                                 ]))
+                        notifier.ready()
                     }
                     if !flapTimerPending, let deadline = state.tracker.nextDeadline {
                         flapTimerPending = true

@@ -136,22 +136,9 @@ final class PrivateJournald: @unchecked Sendable {
         return entries
     }
 
-    /// Whether journald accepts a connection on its native socket (path resolved in this thread's namespace).
-    static func isAnswering() -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(socketPath.utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in bytes.prefix(raw.count - 1).enumerated() { raw[index] = byte }
-        }
-        let length = socklen_t(MemoryLayout<sockaddr_un>.size)
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) == 0 }
-        }
-    }
+    /// Whether journald accepts a connection on its native socket (path resolved in this thread's mount
+    /// namespace, so inside the private one this is the private journald).
+    static func isAnswering() -> Bool { JournaldFixture.isAnswering() }
 
     /// unshare(CLONE_NEWNS) for the calling thread only, then private propagation and empty journal directories.
     private static func enterPrivateMountNamespace() throws {
