@@ -31,6 +31,31 @@ public enum Report {
         return out
     }
 
+    /// The output of a Nagios/Icinga/Sensu plugin: one status line naming the worst problem, then
+    /// performance data after `|` (plugin guidelines: `'label'=value;warn;crit;min`).
+    public static func nagios(_ evaluation: Evaluation) -> String {
+        let status = evaluation.status.rawValue.uppercased()
+        var text = "FWDWATCH \(status) - "
+        if let worst = evaluation.findings.first {
+            text += "\(worst.rule) \(worst.subject): \(worst.message) Fix: \(worst.fix)"
+            let others = evaluation.findings.count - 1
+            if others > 0 { text += " (+\(others) more)" }
+        } else {
+            text += "no problems"
+        }
+        // A status line is one line; `|` would start the performance data early.
+        text = String(text.map { $0 == "\n" ? " " : $0 == "|" ? "/" : $0 })
+        let perf = [
+            "problems=\(evaluation.findings.count);;;0",
+            "critical=\(evaluation.count(.critical));;1;0",
+            "warning=\(evaluation.count(.warning));1;;0",
+            "info=\(evaluation.count(.info));;;0",
+            "bridges=\(evaluation.bridges);;;0",
+            "ports=\(evaluation.ports);;;0",
+        ]
+        return text + " | " + perf.joined(separator: " ") + "\n"
+    }
+
     /// One line for systemd's STATUS=: "2 critical: eth0 forwarding disabled; ..." or "healthy: ...".
     public static func statusLine(_ evaluation: Evaluation) -> String {
         let watched = "\(evaluation.bridges) bridge\(evaluation.bridges == 1 ? "" : "s"), "

@@ -14,7 +14,10 @@ extension Fwdwatch {
 
         @OptionGroup var host: HostOptions
 
-        @Flag(help: "Print the findings as JSON.")
+        @Option(help: "Output: text (for people), json, or nagios (a monitoring plugin's status line and performance data).")
+        var format: OutputFormat = .text
+
+        @Flag(help: "Same as --format json.")
         var json = false
 
         @Option(help: ArgumentHelp("Evaluate a recorded snapshot (JSON) instead of the live host.", valueName: "file"))
@@ -38,17 +41,28 @@ extension Fwdwatch {
                     file: snapshot, procRoot: host.procRoot, sample: .milliseconds(Int(sample * 1000)))
                 evaluation = Evaluator(settings: configuration.settings).evaluate(taken)
             } catch {
+                // A plugin's output is read from stdout: it gets the UNKNOWN line there too.
+                if (json ? .json : format) == .nagios {
+                    print("FWDWATCH UNKNOWN - " + String("\(error)".map { $0 == "\n" || $0 == "|" ? " " : $0 }))
+                }
                 CommandSupport.fail("\(error)")
                 throw ExitCode(CheckStatus.unknown.exitCode)
             }
-            if json {
+            switch json ? .json : format {
+            case .json:
                 print(try SnapshotFile.encode(CheckResult(evaluation)), terminator: "")
-            } else {
+            case .nagios:
+                print(Report.nagios(evaluation), terminator: "")
+            case .text:
                 print(Report.text(evaluation, color: isatty(STDOUT_FILENO) == 1 && getenv("NO_COLOR") == nil), terminator: "")
             }
             throw ExitCode(evaluation.status.exitCode)
         }
     }
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json, nagios
 }
 
 /// The JSON document of `fwdwatch check --json`.
