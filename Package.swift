@@ -31,6 +31,7 @@ let package = Package(
 
         // Edges, one module each.
         .target(name: "FwdwatchProc", dependencies: ["FwdwatchCore"]),
+        .target(name: "FwdwatchFirewall", dependencies: ["FwdwatchCore"]),
         .target(name: "FwdwatchNetlink", dependencies: ["FwdwatchCore", "CNetlink"]),
         .target(
             name: "FwdwatchConfig",
@@ -62,12 +63,12 @@ let package = Package(
 
         .testTarget(
             name: "FwdwatchCoreTests",
-            dependencies: ["FwdwatchCore", "FwdwatchConfig", "FwdwatchProc"],
+            dependencies: ["FwdwatchCore", "FwdwatchConfig", "FwdwatchProc", "FwdwatchFirewall"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "FwdwatchIntegrationTests",
-            dependencies: ["FwdwatchCore", "FwdwatchProc", "FwdwatchJournal", "FwdwatchNetlink"],
+            dependencies: ["FwdwatchCore", "FwdwatchProc", "FwdwatchJournal", "FwdwatchNetlink", "FwdwatchFirewall"],
             // Recorded snapshots and expected reports, read by path: the tests run the real binary on them.
             exclude: ["Golden"]
         ),

@@ -1,0 +1,140 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import FwdwatchCore
+
+/// The outcome of reading the firewall: the rules, or why they cannot be read at all.
+public enum FirewallReading: Sendable, Equatable {
+    case state(FirewallState)
+    /// Nothing could be read (no CAP_NET_ADMIN, no tool installed); the reason is a sentence for the log.
+    case unavailable(reason: String)
+}
+
+/// Reads the host's netfilter rules by running the tools that own them:
+///
+/// - `iptables-nft-save -c` (or `iptables-save -c` when `iptables-save -V` says `nf_tables`),
+/// - `iptables-legacy-save -c` (or `iptables-save -c` when it says `legacy`), kept only when the legacy
+///   tables hold rules (a non-empty chain, a user chain, or a DROP policy),
+/// - `nft -j list ruleset` for native nftables tables, leaving out the `ip` tables iptables-nft listed.
+///
+/// Reading needs CAP_NET_ADMIN. Each tool runs with a time and output bound; the calling thread blocks
+/// meanwhile and the tools see the calling thread's network namespace.
+public struct FirewallReader: Sendable {
+    /// Directories searched for the tools, in order.
+    public var toolDirectories: [String]
+    public var runner: ToolRunner
+
+    public init(
+        toolDirectories: [String] = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"], runner: ToolRunner = ToolRunner()
+    ) {
+        self.toolDirectories = toolDirectories
+        self.runner = runner
+    }
+
+    /// The reason given when the tools are refused for lack of privilege.
+    public static let needsCapability = "reading firewall rules needs CAP_NET_ADMIN; NAT checks are off"
+
+    public func read() -> FirewallReading {
+        var state = FirewallState()
+        var refused: [String] = []
+        var anyToolRan = false
+
+        let generic = tool("iptables-save")
+        let genericBackend = generic.flatMap(backend(of:))
+        let nftSave = tool("iptables-nft-save") ?? (genericBackend == .iptablesNFT ? generic : nil)
+        let legacySave = tool("iptables-legacy-save") ?? (genericBackend == .iptablesLegacy ? generic : nil)
+
+        for (path, backend) in [(nftSave, FirewallBackend.iptablesNFT), (legacySave, .iptablesLegacy)] {
+            guard let path else { continue }
+            anyToolRan = true
+            switch run(path, ["-c"]) {
+            case .refused(let message): refused.append(message)
+            case .failed(let message): state.problems.append(message)
+            case .output(let text):
+                let parsed = IptablesSaveParser.parse(text, backend: backend)
+                if backend == .iptablesLegacy && !Self.holdsRules(parsed) { continue }
+                state.tables += parsed.tables
+                state.problems += parsed.problems
+            }
+        }
+        if nftSave == nil && legacySave == nil {
+            state.problems.append("no iptables-save found in \(toolDirectories.joined(separator: ":")): iptables rules not read")
+        }
+
+        if let nft = tool("nft") {
+            anyToolRan = true
+            let iptablesTables = Set(state.tables.filter { $0.backend == .iptablesNFT }.map { "ip \($0.name)" })
+            switch run(nft, ["-j", "list", "ruleset"]) {
+            case .refused(let message): refused.append(message)
+            case .failed(let message): state.problems.append(message)
+            case .output(let json):
+                let parsed = NftablesRulesetParser.parse(json, excluding: iptablesTables)
+                state.tables += parsed.tables
+                state.problems += parsed.problems
+            }
+        } else {
+            state.problems.append("no nft found in \(toolDirectories.joined(separator: ":")): native nftables rules not read")
+        }
+
+        guard anyToolRan else {
+            return .unavailable(reason: "neither iptables-save nor nft is installed; NAT checks are off")
+        }
+        if !refused.isEmpty && state.tables.isEmpty {
+            return .unavailable(reason: "\(Self.needsCapability) (\(refused[0]))")
+        }
+        state.problems += refused
+        return .state(state)
+    }
+
+    /// Whether a legacy reading holds anything: on a host that uses iptables-nft, iptables-legacy-save
+    /// prints nothing or empty built-in tables.
+    static func holdsRules(_ state: FirewallState) -> Bool {
+        state.tables.contains { table in
+            table.chains.values.contains { chain in
+                !chain.rules.isEmpty || chain.base == nil || chain.base?.policy == .drop
+            }
+        }
+    }
+
+    /// The first executable `name` in `toolDirectories`.
+    func tool(_ name: String) -> String? {
+        toolDirectories.map { $0 + "/" + name }.first { access($0, X_OK) == 0 }
+    }
+
+    /// Which backend a generic `iptables-save` uses, from its `-V` line (`... (nf_tables)` or `(legacy)`).
+    func backend(of path: String) -> FirewallBackend? {
+        guard case .output(let text) = run(path, ["-V"]) else { return nil }
+        if text.contains("(nf_tables)") { return .iptablesNFT }
+        if text.contains("(legacy)") { return .iptablesLegacy }
+        return nil
+    }
+
+    /// What one tool run gave.
+    enum ToolResult {
+        case output(String)
+        /// Refused for lack of privilege; the tool's message.
+        case refused(String)
+        case failed(String)
+    }
+
+    func run(_ path: String, _ arguments: [String]) -> ToolResult {
+        let command = ([path] + arguments).joined(separator: " ")
+        let output: ToolOutput
+        do {
+            output = try runner.run(path, arguments)
+        } catch {
+            return .failed("\(command): \(error)")
+        }
+        let stderr = output.stderr.split(separator: "\n").prefix(3).joined(separator: " / ")
+        if output.timedOut { return .failed("\(command): no answer within \(runner.timeout); not read") }
+        if output.truncated { return .failed("\(command): more than \(runner.outputLimit) bytes of output; not read") }
+        guard output.status == 0 else {
+            let privilege = ["Permission denied", "Operation not permitted", "must be root"]
+            if privilege.contains(where: { stderr.contains($0) }) { return .refused("\(command): \(stderr)") }
+            return .failed("\(command) exited with status \(output.status): \(stderr)")
+        }
+        return .output(output.stdout)
+    }
+}
