@@ -45,6 +45,7 @@ let package = Package(
             name: "FwdwatchDaemon",
             dependencies: [
                 "FwdwatchCore", "FwdwatchProc", "FwdwatchNetlink", "FwdwatchConfig", "FwdwatchJournal",
+                "FwdwatchFirewall",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

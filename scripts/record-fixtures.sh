@@ -50,6 +50,8 @@ build() {
     nsx $host sysctl -qw net.ipv4.conf.all.rp_filter=2
     nsx $host sysctl -qw net.ipv4.conf.default.rp_filter=2
     for dev in eth0 docker0 veth1 veth2; do nsx $host sysctl -qw net.ipv4.conf.$dev.rp_filter=2; done
+    # Docker 20.10's own rules for a container 172.17.0.2 published with -p 10001:80
+    nsx $host iptables-restore < Tests/FwdwatchCoreTests/Fixtures/firewall/docker-20.10/iptables-save.txt
     # wait until both bridge ports forward and the bridge has carrier
     for _ in $(seq 100); do
         nsx $host ip -o link show docker0 | grep -q LOWER_UP && break
@@ -94,6 +96,10 @@ build; nsx $host ip route add 172.17.5.0/24 via 192.0.2.1 dev eth0; record bridg
 build; nsx $host ip link set veth2 down; record bridge-port-not-forwarding
 build; nsx $host ip link set veth2 nomaster; record veth-detached
 build; nsx $host ip route del default; record default-route-missing
+build; nsx $host iptables -D DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT
+record forward-policy-drop-without-accept
+build; nsx $host iptables -I DOCKER-USER -i eth0 -j DROP; record docker-user-drop
+build; nsx $host iptables -t nat -D POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE; record masquerade-missing
 build
 ip link add eth1 netns $host type veth peer name eth1 netns $client
 nsx $host ip addr add 198.51.100.10/24 dev eth1

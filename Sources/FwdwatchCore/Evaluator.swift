@@ -24,7 +24,10 @@ public struct Evaluator: Sendable {
         }
         return Evaluation(
             findings: findings, bridges: host.bridges.count,
-            ports: host.bridges.reduce(0) { $0 + host.ports(of: $1).count })
+            ports: host.bridges.reduce(0) { $0 + host.ports(of: $1).count },
+            publishedPorts: host.publishedPorts.map { port in
+                PublishedPortStatus(port: port, paths: host.paths(of: port))
+            })
     }
 }
 
@@ -36,10 +39,14 @@ public struct Evaluation: Sendable, Equatable, Codable {
     public var bridges: Int
     public var ports: Int
 
-    public init(findings: [Finding], bridges: Int = 0, ports: Int = 0) {
+    /// Every published port with its path from each ingress interface.
+    public var publishedPorts: [PublishedPortStatus]
+
+    public init(findings: [Finding], bridges: Int = 0, ports: Int = 0, publishedPorts: [PublishedPortStatus] = []) {
         self.findings = findings
         self.bridges = bridges
         self.ports = ports
+        self.publishedPorts = publishedPorts
     }
 
     public var worst: Severity? { findings.map(\.severity).max() }
@@ -55,6 +62,20 @@ public struct Evaluation: Sendable, Equatable, Codable {
     public func count(_ severity: Severity) -> Int {
         findings.count { $0.severity == severity }
     }
+}
+
+/// A published port and how it fares from each ingress interface.
+public struct PublishedPortStatus: Sendable, Equatable, Codable {
+    public var port: PublishedPort
+    public var paths: [PortPath]
+
+    public init(port: PublishedPort, paths: [PortPath]) {
+        self.port = port
+        self.paths = paths
+    }
+
+    /// Reachable from every ingress interface it applies to.
+    public var reachable: Bool { !paths.contains(where: \.isBroken) }
 }
 
 /// The result of a check as monitoring plugins know it, with their exit codes.

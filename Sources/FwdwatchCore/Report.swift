@@ -18,6 +18,19 @@ public enum Report {
         out += " (\(plural(evaluation.bridges, "bridge", "bridges") ?? "no bridges"), "
         out += "\(plural(evaluation.ports, "port", "ports") ?? "no ports") watched)\n"
 
+        if !evaluation.publishedPorts.isEmpty {
+            out += "\npublished ports:\n"
+            for status in evaluation.publishedPorts {
+                let port = status.port
+                let paths = status.paths.map { path -> String in
+                    guard let hop = path.firstBroken else { return "\(path.ingress) ok" }
+                    return "\(path.ingress) \(paint("BROKEN", .critical, color)) at \(hop.name.rawValue) (\(hop.detail))"
+                }
+                let from = paths.isEmpty ? "no ingress interface" : paths.joined(separator: ", ")
+                out += "  \(port.subject) -> \(port.destination): \(from)\n"
+            }
+        }
+
         for finding in evaluation.findings {
             out += "\n"
             out += "\(paint(finding.severity.rawValue.uppercased(), finding.severity, color))  "
@@ -26,6 +39,28 @@ public enum Report {
             out += "  fix: \(finding.fix)\n"
             if !finding.evidence.isEmpty {
                 out += "  evidence: " + finding.evidence.map { "\($0.name)=\($0.value)" }.joined(separator: " ") + "\n"
+            }
+        }
+        return out
+    }
+
+    /// `fwdwatch explain`: each hop of each path with what it read, the way the incident's admin
+    /// walked it by hand.
+    public static func explain(_ statuses: [PublishedPortStatus]) -> String {
+        var out = ""
+        for status in statuses {
+            let port = status.port
+            out += "\(port.subject) -> \(port.destination) (DNAT \(port.rule)"
+            if let packets = port.translatedPackets { out += ", \(packets) packets translated" }
+            out += ")\n"
+            if status.paths.isEmpty { out += "  no up interface with an address that this DNAT applies to\n" }
+            for path in status.paths {
+                out += "\n  from \(path.ingress)\(path.egress.map { " to \($0)" } ?? ""): \(path.isBroken ? "BROKEN" : "ok")\n"
+                for hop in path.hops {
+                    let mark = hop.passes == true ? "ok " : hop.passes == false ? "BROKEN" : "?  "
+                    out += "    \(mark.padded(to: 6)) \(hop.name.rawValue.padded(to: 18)) \(hop.detail)\n"
+                    if let fix = hop.fix { out += "           fix: \(fix)\n" }
+                }
             }
         }
         return out
@@ -86,5 +121,11 @@ public enum Report {
         case nil: code = "1;32"
         }
         return "\u{1B}[\(code)m\(text)\u{1B}[0m"
+    }
+}
+
+extension String {
+    fileprivate func padded(to width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
     }
 }

@@ -42,6 +42,8 @@ public enum RuleRegistry {
         ConntrackTableNearFull(),
         BridgeNetfilterCallDisabled(),
         InAddrErrorsRising(),
+        PublishedPortUnreachable(),
+        MasqueradeMissing(),
     ]
 
     public static func rule(_ id: RuleID) -> (any Rule)? {

@@ -25,6 +25,10 @@ public struct Snapshot: Codable, Sendable, Equatable {
     public var ipCounters: [String: UInt64]
     /// Growth of the drop counters over a sampling interval, when the reader took two readings.
     public var dropSample: DropSample?
+    /// The netfilter rules (nat and filter tables of every backend); nil when they were not read.
+    public var firewall: FirewallState?
+    /// Why the rules could not be read (no CAP_NET_ADMIN, no tools); the published-port checks are off.
+    public var firewallUnavailable: String?
 
     public init(
         format: Int = Snapshot.currentFormat,
@@ -37,7 +41,9 @@ public struct Snapshot: Codable, Sendable, Equatable {
         bridgeNetfilter: BridgeNetfilter? = nil,
         conntrack: Conntrack? = nil,
         ipCounters: [String: UInt64] = [:],
-        dropSample: DropSample? = nil
+        dropSample: DropSample? = nil,
+        firewall: FirewallState? = nil,
+        firewallUnavailable: String? = nil
     ) {
         self.format = format
         self.hostname = hostname
@@ -50,6 +56,8 @@ public struct Snapshot: Codable, Sendable, Equatable {
         self.conntrack = conntrack
         self.ipCounters = ipCounters
         self.dropSample = dropSample
+        self.firewall = firewall
+        self.firewallUnavailable = firewallUnavailable
     }
 }
 

@@ -1,5 +1,6 @@
 import FwdwatchConfig
 import FwdwatchCore
+import FwdwatchFirewall
 import FwdwatchJournal
 import FwdwatchNetlink
 import FwdwatchProc
@@ -97,7 +98,15 @@ public struct Daemon: Service {
                     }
                 }
 
-                state.sweep(logger: logger)
+                func sweep() {
+                    if let reason = state.sweep(logger: logger) {
+                        sink.notice(
+                            DaemonNotice(
+                                "Published-port checks are off: \(reason)", id: JournalMessageID.error,
+                                priority: .warning))
+                    }
+                }
+                sweep()
                 var flapTimerPending = false
                 var ready = false
                 var lastStatus = ""
@@ -138,7 +147,7 @@ public struct Daemon: Service {
                         continue
                     case .sweep:
                         sink.retryBacklog()
-                        state.sweep(logger: logger)
+                        sweep()
                     case .watchdog:
                         notifier.watchdog()
                         continue
@@ -226,6 +235,8 @@ struct LoopState {
     var proc = ProcState()
     var lastCounters: (counters: [String: UInt64], at: ContinuousClock.Instant)?
     var dropSample: DropSample?
+    /// The netfilter rules, re-read on every sweep (no change notifications are subscribed yet).
+    var firewall: FirewallReading?
     var lastEvaluation = Evaluation(findings: [])
     var eventsProcessed = 0
     var resyncs = 0
@@ -243,20 +254,25 @@ struct LoopState {
 
     func now() -> Double { (clock.now - start).seconds }
 
-    /// Reads what emits no event: the /proc sysctls, conntrack fill and the drop counters.
-    /// A failed read keeps the last good values.
-    mutating func sweep(logger: Logger) {
+    /// Reads what emits no event: the /proc sysctls, conntrack fill, the drop counters and the
+    /// firewall rules. A failed read keeps the last good values. Returns the reason the firewall rules
+    /// became unreadable, once, when they do.
+    mutating func sweep(logger: Logger) -> String? {
+        let previous = firewall?.unavailableReason
+        firewall = FirewallReader().read()
+        let newlyUnavailable = firewall?.unavailableReason.flatMap { $0 == previous ? nil : $0 }
         do {
             proc = try procReader.read()
         } catch {
             logger.warning("reading /proc failed, keeping the last values", metadata: ["error": "\(error)"])
-            return
+            return newlyUnavailable
         }
         let at = clock.now
         if let last = lastCounters {
             dropSample = DropSample(from: last.counters, to: proc.ipCounters, seconds: (at - last.at).seconds)
         }
         lastCounters = (proc.ipCounters, at)
+        return newlyUnavailable
     }
 
     /// Daemon keys a reload cannot change in a running daemon (they shape the watcher, the tracker
@@ -277,7 +293,8 @@ struct LoopState {
 
     mutating func evaluate() -> [AlertTransition] {
         guard let netlink else { return [] }
-        let snapshot = SnapshotAssembler.assemble(netlink: netlink, proc: proc, dropSample: dropSample)
+        let snapshot = SnapshotAssembler.assemble(
+            netlink: netlink, proc: proc, dropSample: dropSample, firewall: firewall)
         lastEvaluation = evaluator.evaluate(snapshot)
         evaluations += 1
         return tracker.update(lastEvaluation.findings, now: now())

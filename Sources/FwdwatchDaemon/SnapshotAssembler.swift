@@ -1,4 +1,5 @@
 import FwdwatchCore
+import FwdwatchFirewall
 import FwdwatchNetlink
 import FwdwatchProc
 
@@ -9,7 +10,9 @@ public enum SnapshotAssembler {
     ///   sweep may be seconds old.
     /// - Sysctl entries of interfaces netlink does not know (gone between the two reads) are dropped;
     ///   an interface netlink knows but /proc no longer has simply has no values.
-    public static func assemble(netlink: NetlinkState, proc: ProcState, dropSample: DropSample?) -> Snapshot {
+    public static func assemble(
+        netlink: NetlinkState, proc: ProcState, dropSample: DropSample?, firewall: FirewallReading? = nil
+    ) -> Snapshot {
         let names = Set(netlink.links.map(\.name)).union(["all", "default"])
         var ipv4Conf: [String: InterfaceConf] = [:]
         for (name, conf) in proc.ipv4Conf where names.contains(name) {
@@ -40,7 +43,9 @@ public enum SnapshotAssembler {
             bridgeNetfilter: proc.bridgeNetfilter,
             conntrack: proc.conntrack,
             ipCounters: proc.ipCounters,
-            dropSample: dropSample)
+            dropSample: dropSample,
+            firewall: firewall?.state,
+            firewallUnavailable: firewall?.unavailableReason)
     }
 }
 
@@ -48,9 +53,12 @@ public enum SnapshotAssembler {
 /// counters over an interval (the evidence for silent drops).
 public struct HostReader: Sendable {
     public var procRoot: String
+    /// Whether to read the netfilter rules (needs CAP_NET_ADMIN; without it the snapshot says why).
+    public var readFirewall: Bool
 
-    public init(procRoot: String = "/") {
+    public init(procRoot: String = "/", readFirewall: Bool = true) {
         self.procRoot = procRoot
+        self.readFirewall = readFirewall
     }
 
     public func read(sampleInterval: Duration = .zero) async throws -> Snapshot {
@@ -66,7 +74,20 @@ public struct HostReader: Sendable {
         }
         let netlink = try NetlinkDump.read()
         let state = try proc.read()
-        return SnapshotAssembler.assemble(netlink: netlink, proc: state, dropSample: sample)
+        let firewall = readFirewall ? FirewallReader().read() : nil
+        return SnapshotAssembler.assemble(netlink: netlink, proc: state, dropSample: sample, firewall: firewall)
+    }
+}
+
+extension FirewallReading {
+    var state: FirewallState? {
+        if case .state(let state) = self { return state }
+        return nil
+    }
+
+    var unavailableReason: String? {
+        if case .unavailable(let reason) = self { return reason }
+        return nil
     }
 }
 

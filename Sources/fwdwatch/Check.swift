@@ -71,11 +71,13 @@ struct CheckResult: Encodable {
     var findings: [Finding]
     var bridges: Int
     var ports: Int
+    var publishedPorts: [PublishedPortStatus]
 
     init(_ evaluation: Evaluation) {
         status = evaluation.status
         findings = evaluation.findings
         bridges = evaluation.bridges
         ports = evaluation.ports
+        publishedPorts = evaluation.publishedPorts
     }
 }

@@ -12,7 +12,7 @@ struct Fwdwatch: AsyncParsableCommand {
             Exit codes of `check`: 0 ok, 1 warning, 2 critical, 3 could not evaluate.
             """,
         version: version,
-        subcommands: [Check.self, SnapshotCommand.self, Rules.self, Run.self]
+        subcommands: [Check.self, Explain.self, SnapshotCommand.self, Rules.self, Run.self]
     )
 }
 

@@ -20,7 +20,7 @@ public struct IPForwardingDisabled: Rule {
                     Evidence("sysctl", Self.subject),
                     Evidence("value", "0"),
                     Evidence("bridges", bridges.joined(separator: ",")),
-                ] + host.dropEvidence)
+                ] + host.portsEvidence(from: nil) + host.dropEvidence)
         ]
     }
 

@@ -23,7 +23,7 @@ public struct InterfaceForwardingDisabled: Rule {
                     Evidence("sysctl", key),
                     Evidence("value", String(value)),
                     Evidence("all_forwarding", "1"),
-                ] + host.dropEvidence)
+                ] + host.portsEvidence(from: link) + host.dropEvidence)
         }
     }
 
