@@ -54,6 +54,9 @@ public struct AlertTransition: Sendable, Equatable, Codable {
 /// Pure: time is supplied by the caller as monotonic seconds.
 public struct AlertTracker: Sendable {
     public let flapHoldSeconds: Double
+    /// How long a new finding of these rules must persist before it is raised: states every container
+    /// start passes through (a new veth without carrier for a moment) must not log an alert pair.
+    public let settleSeconds: [RuleID: Double]
 
     /// What the tracker remembers about one key that has been raised and not yet resolved.
     private struct Alert: Sendable {
@@ -67,6 +70,8 @@ public struct AlertTracker: Sendable {
     }
 
     private enum KeyState: Sendable {
+        /// Seen since `since` but not raised yet: its rule wants it to settle first.
+        case pending(Finding, since: Double)
         /// Present in the latest findings.
         case present(Alert)
         /// Absent since `since`, resolution held back until `since + flapHoldSeconds`.
@@ -75,8 +80,14 @@ public struct AlertTracker: Sendable {
 
     private var keys: [FindingKey: KeyState] = [:]
 
-    public init(flapHoldSeconds: Double = 0) {
+    public init(flapHoldSeconds: Double = 0, settleSeconds: [RuleID: Double] = [:]) {
         self.flapHoldSeconds = max(0, flapHoldSeconds.isFinite ? flapHoldSeconds : 0)
+        self.settleSeconds = settleSeconds.filter { $0.value.isFinite && $0.value > 0 }
+    }
+
+    /// The settle times the rules ask for (`Rule.settleSeconds`).
+    public static func settleSeconds(of rules: [any Rule]) -> [RuleID: Double] {
+        Dictionary(rules.filter { $0.settleSeconds > 0 }.map { ($0.id, $0.settleSeconds) }, uniquingKeysWith: max)
     }
 
     /// Feeds one evaluation's findings at monotonic time `now` (seconds) and returns the transitions
@@ -94,7 +105,11 @@ public struct AlertTracker: Sendable {
 
         for (key, finding) in current {
             switch keys[key] {
-            case nil:
+            case nil where (settleSeconds[key.rule] ?? 0) > 0:
+                keys[key] = .pending(finding, since: now)
+            case .pending(_, let since) where now - since < settleSeconds[key.rule] ?? 0:
+                keys[key] = .pending(finding, since: since)
+            case nil, .pending:
                 keys[key] = .present(
                     Alert(finding: finding, reportedSeverity: finding.severity, raisedAt: now, suppressedFlaps: 0))
                 raisedOrChanged.append(AlertTransition(state: .raised, finding: finding, raisedAt: now, at: now))
@@ -115,6 +130,9 @@ public struct AlertTracker: Sendable {
             let alert: Alert
             let since: Double
             switch state {
+            case .pending:
+                keys[key] = nil  // a passing state that never settled: nothing was logged, nothing to resolve
+                continue
             case .present(let a):
                 alert = a
                 since = now
@@ -154,8 +172,12 @@ public struct AlertTracker: Sendable {
 
     /// The earliest monotonic time at which a held-back resolution becomes due, if any.
     public var nextDeadline: Double? {
-        keys.values.compactMap {
-            if case .clearing(_, let since) = $0 { since + flapHoldSeconds } else { nil }
+        keys.compactMap { key, state in
+            switch state {
+            case .clearing(_, let since): since + flapHoldSeconds
+            case .pending(_, let since): since + (settleSeconds[key.rule] ?? 0)
+            case .present: nil
+            }
         }.min()
     }
 

@@ -10,6 +10,14 @@ public protocol Rule: Sendable {
     var messageID: String { get }
 
     func evaluate(_ host: HostView) -> [Finding]
+
+    /// How long a finding must persist before the daemon raises it (0: at once). For states that
+    /// normal operation passes through, such as a container's new veth before its peer is up.
+    var settleSeconds: Double { get }
+}
+
+extension Rule {
+    public var settleSeconds: Double { 0 }
 }
 
 extension Rule {

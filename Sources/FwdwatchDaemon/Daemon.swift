@@ -61,6 +61,7 @@ public struct Daemon: Service {
         let (inputs, feed) = AsyncStream<Input>.makeStream()
         let sweepInterval = Locked(configuration.daemon.sweepInterval)
         let watcher = Locked<NetlinkWatcher?>(nil)
+        let shuttingDown = Locked(false)
 
         func startWatcher(window: Duration) throws -> AsyncStream<NetlinkUpdate> {
             let fresh = NetlinkWatcher(receiveBufferBytes: options.receiveBufferBytes, coalescingWindow: window)
@@ -132,9 +133,10 @@ public struct Daemon: Service {
                                 priority: .error))
                         continue
                     case .netlinkEnded:
-                        // The watcher ends its stream only after `.failed` or when stopped.
-                        guard !Task.isCancelled, !state.stopping else { break }
+                        // The watcher ends its stream after `.failed`, or because shutdown stopped it.
+                        guard !shuttingDown.withLock({ $0 }) else { continue }
                         try? await Task.sleep(for: .seconds(1))
+                        guard !shuttingDown.withLock({ $0 }) else { continue }
                         do {
                             forward(try startWatcher(window: state.configuration.daemon.coalescingWindow))
                         } catch {
@@ -214,6 +216,8 @@ public struct Daemon: Service {
                 group.cancelAll()
             }
         } onGracefulShutdown: {
+            // Set before the watcher stops, so the end of its stream is not taken for a failure.
+            shuttingDown.withLock { $0 = true }
             notifier.stopping()
             watcher.withLock { $0?.stop() }
             feed.finish()
@@ -241,12 +245,13 @@ struct LoopState {
     var eventsProcessed = 0
     var resyncs = 0
     var evaluations = 0
-    var stopping = false
 
     init(configuration: Configuration, procReader: ProcReader, clock: ContinuousClock) {
         self.configuration = configuration
         self.evaluator = Evaluator(settings: configuration.settings)
-        self.tracker = AlertTracker(flapHoldSeconds: configuration.daemon.flapHold.seconds)
+        self.tracker = AlertTracker(
+            flapHoldSeconds: configuration.daemon.flapHold.seconds,
+            settleSeconds: AlertTracker.settleSeconds(of: RuleRegistry.all))
         self.procReader = procReader
         self.clock = clock
         self.start = clock.now

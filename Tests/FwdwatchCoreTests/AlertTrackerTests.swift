@@ -205,4 +205,31 @@ struct AlertTrackerTests {
         let data = try JSONEncoder().encode(transition)
         #expect(try JSONDecoder().decode(AlertTransition.self, from: data) == transition)
     }
+
+    @Test("a rule with a settle time: a passing state logs nothing, a lasting one is raised when it settles")
+    func settle() {
+        let port = finding("bridge-port-not-forwarding", "docker0/veth1", .critical)
+        var tracker = AlertTracker(settleSeconds: ["bridge-port-not-forwarding": 5])
+        // A container start: the new port has no carrier for a moment, then is fine.
+        #expect(tracker.update([port], now: 0).isEmpty)
+        #expect(tracker.nextDeadline == 5)
+        #expect(tracker.update([], now: 0.2).isEmpty)
+        #expect(tracker.nextDeadline == nil)
+        // A port that stays down is raised once it has lasted the settle time, and resolved as usual.
+        #expect(tracker.update([port], now: 10).isEmpty)
+        #expect(tracker.update([port], now: 14.9).isEmpty)
+        let raised = tracker.update([port], now: 15)
+        #expect(raised.map(\.state) == [.raised])
+        #expect(tracker.update([port], now: 16).isEmpty)
+        #expect(tracker.update([], now: 20).map(\.state) == [.resolved])
+        // Other rules are not delayed.
+        #expect(tracker.update([finding()], now: 30).map(\.state) == [.raised])
+    }
+
+    @Test("the registry's settle times are the ones the transient-state rules ask for")
+    func settleTimesFromRules() {
+        let times = AlertTracker.settleSeconds(of: RuleRegistry.all)
+        #expect(Set(times.keys) == ["bridge-port-not-forwarding", "bridge-no-carrier", "veth-detached"])
+        #expect(times.values.allSatisfy { $0 == 5 })
+    }
 }

@@ -5,6 +5,8 @@ public struct BridgeNoCarrier: Rule {
     public let defaultSeverity = Severity.critical
     public let title = "A bridge is up with an up port but has no carrier"
     public let messageID = "aa0f9f1d224649c69cd886ef8382dabd"
+    /// A container start passes through this state for a moment (veth attached before its peer is up).
+    public let settleSeconds = 5.0
 
     public func evaluate(_ host: HostView) -> [Finding] {
         host.bridgesWithPorts.compactMap { bridge in

@@ -6,6 +6,8 @@ public struct BridgePortNotForwarding: Rule {
     public let defaultSeverity = Severity.critical
     public let title = "A bridge port is down or not forwarding"
     public let messageID = "1752b76e0e1f4d7ebe6c6b9655d349b8"
+    /// A container start passes through this state for a moment (veth attached before its peer is up).
+    public let settleSeconds = 5.0
 
     public func evaluate(_ host: HostView) -> [Finding] {
         host.bridgesWithPorts.flatMap { bridge -> [Finding] in

@@ -7,6 +7,8 @@ public struct VethDetached: Rule {
     public let defaultSeverity = Severity.warning
     public let title = "A veth is attached to no bridge and nothing routes to it"
     public let messageID = "aad197e553b9459b937d9e7645f86651"
+    /// A container start passes through this state for a moment (veth attached before its peer is up).
+    public let settleSeconds = 5.0
 
     public func evaluate(_ host: HostView) -> [Finding] {
         guard !host.bridges.isEmpty else { return [] }

@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+
+/// Published ports against real traffic: the incident's topology with Docker's exact rules, a web
+/// server in the container, a client on the uplink. Each breakage is proved real (the client's request
+/// fails) and fwdwatch must name the port, the ingress and the hop; healing must clear it. The daemon,
+/// with a one-second sweep for rule changes, must agree with check.
+@Suite(.serialized, .enabled(if: isRoot, rootRequired))
+struct PublishedPortTrafficTests {
+    static let rules = packageRoot() + "/Tests/FwdwatchCoreTests/Fixtures/firewall/docker-20.10/iptables-save.txt"
+
+    struct Breakage: Sendable, CustomTestStringConvertible {
+        var name: String
+        var hop: String
+        var breakIt: [[String]]
+        var heal: [[String]]
+        var testDescription: String { name }
+    }
+
+    static let breakages: [Breakage] = [
+        Breakage(
+            name: "uplink forwarding 0", hop: "ingress-forwarding",
+            breakIt: [["sysctl", "-qw", "net.ipv4.conf.eth0.forwarding=0"]],
+            heal: [["sysctl", "-qw", "net.ipv4.conf.eth0.forwarding=1"]]),
+        Breakage(
+            name: "ip_forward 0", hop: "ip-forwarding",
+            breakIt: [["sysctl", "-qw", "net.ipv4.ip_forward=0"]],
+            heal: [["sysctl", "-qw", "net.ipv4.ip_forward=1"]]),
+        Breakage(
+            name: "FORWARD policy DROP without Docker's accept", hop: "forward-chain",
+            breakIt: [["iptables", "-D", "DOCKER", "-d", "172.17.0.2/32", "!", "-i", "docker0", "-o", "docker0", "-p", "tcp", "-m", "tcp", "--dport", "80", "-j", "ACCEPT"]],
+            heal: [["iptables", "-A", "DOCKER", "-d", "172.17.0.2/32", "!", "-i", "docker0", "-o", "docker0", "-p", "tcp", "-m", "tcp", "--dport", "80", "-j", "ACCEPT"]]),
+        Breakage(
+            name: "DOCKER-USER drop on the uplink", hop: "forward-chain",
+            breakIt: [["iptables", "-I", "DOCKER-USER", "-i", "eth0", "-j", "DROP"]],
+            heal: [["iptables", "-D", "DOCKER-USER", "-i", "eth0", "-j", "DROP"]]),
+        Breakage(
+            name: "bridge route deleted", hop: "route",
+            breakIt: [["ip", "route", "del", "172.17.0.0/16", "dev", "docker0"]],
+            heal: [["ip", "route", "add", "172.17.0.0/16", "dev", "docker0", "proto", "kernel", "scope", "link", "src", "172.17.0.1"]]),
+        Breakage(
+            name: "bridge down", hop: "egress-link",
+            breakIt: [["ip", "link", "set", "docker0", "down"]],
+            heal: [["ip", "link", "set", "docker0", "up"]]),
+    ]
+
+    /// Whether the client gets an answer from the published port.
+    func clientReaches(_ topology: IncidentTopology) throws -> Bool {
+        let result = try topology.client.exec(
+            ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", "http://192.0.2.10:10001/"],
+            check: false)
+        return result.stdout == "200"
+    }
+
+    func portFinding(_ topology: IncidentTopology) throws -> (status: Int32, finding: [String: Any]?) {
+        let result = try topology.host.exec(
+            [fwdwatchBinary(), "check", "--json", "--sample", "0", "--config", "/dev/null"], check: false)
+        let document = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        let findings = document?["findings"] as? [[String: Any]] ?? []
+        return (result.status, findings.first { $0["rule"] as? String == "published-port-unreachable" })
+    }
+
+    @Test(arguments: breakages)
+    func breakageIsRealAndNamed(_ breakage: Breakage) throws {
+        let topology = try IncidentTopology()
+        defer { topology.delete() }
+        try topology.host.exec(["iptables-restore"], input: try String(contentsOfFile: Self.rules, encoding: .utf8))
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        server.arguments = ["netns", "exec", topology.container.name, "python3", "-m", "http.server", "80", "--bind", "172.17.0.2"]
+        let serverLog = FileManager.default.temporaryDirectory.appendingPathComponent("fwt-http-\(randomSuffix()).log")
+        FileManager.default.createFile(atPath: serverLog.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: serverLog) }
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = try FileHandle(forWritingTo: serverLog)
+        try server.run()
+        defer {
+            // SIGKILL by PID: a child started from a dispatch worker thread inherits its blocked signals,
+            // so the server would ignore SIGTERM.
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
+        #expect(
+            try waitUntil(timeout: .seconds(15), interval: .milliseconds(100)) { try clientReaches(topology) },
+            "server running: \(server.isRunning), log: \((try? String(contentsOf: serverLog, encoding: .utf8)) ?? "")")
+        let healthy = try portFinding(topology)
+        #expect(healthy.finding == nil)
+
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("fwt-ports-\(randomSuffix()).toml").path
+        try "[daemon]\nsweep-interval-seconds = 1\nflap-hold-seconds = 0\n".write(toFile: config, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        let daemon = try DaemonProcess(namespace: topology.host, config: config)
+        defer { daemon.stop() }
+        #expect(daemon.waitUntilStarted(), "stderr: \(daemon.stderr)")
+        #expect(!daemon.activeKeys.contains("published-port-unreachable 10001/tcp"))
+
+        for command in breakage.breakIt { try topology.host.exec(command) }
+        #expect(try !clientReaches(topology), "the breakage must be real")
+        let broken = try portFinding(topology)
+        #expect(broken.status == 2)
+        #expect(broken.finding?["subject"] as? String == "10001/tcp")
+        let evidence = Dictionary(
+            uniqueKeysWithValues: (broken.finding?["evidence"] as? [[String: String]] ?? []).map { ($0["name"] ?? "", $0["value"] ?? "") })
+        #expect(evidence["ingress"] == "eth0")
+        #expect(evidence["hop"] == breakage.hop)
+        #expect(evidence["target"] == "172.17.0.2:80")
+        #expect(daemon.waitForAlert("raised", rule: "published-port-unreachable", subject: "10001/tcp") != nil)
+
+        for command in breakage.heal { try topology.host.exec(command) }
+        #expect(try waitUntil(timeout: .seconds(10), interval: .milliseconds(100)) { try clientReaches(topology) })
+        #expect(try portFinding(topology).finding == nil)
+        #expect(daemon.waitForAlert("resolved", rule: "published-port-unreachable", subject: "10001/tcp") != nil)
+    }
+}
