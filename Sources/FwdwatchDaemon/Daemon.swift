@@ -222,7 +222,16 @@ public struct Daemon: Service {
             watcher.withLock { $0?.stop() }
             feed.finish()
         }
-        sink.notice(DaemonNotice("fwdwatch stopped.", id: JournalMessageID.stopping, priority: .info))
+        sink.notice(
+            DaemonNotice(
+                "fwdwatch stopped after \(state.evaluations) evaluations of \(state.eventsProcessed) netlink events "
+                    + "(\(state.resyncs) resyncs).",
+                id: JournalMessageID.stopping, priority: .info,
+                fields: [
+                    ("FWDWATCH_EVALUATIONS", String(state.evaluations)),
+                    ("FWDWATCH_NETLINK_EVENTS", String(state.eventsProcessed)),
+                    ("FWDWATCH_RESYNCS", String(state.resyncs)),
+                ]))
     }
 }
 

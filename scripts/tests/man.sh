@@ -153,10 +153,10 @@ done < <("$fwdwatch" rules)
 if ((rule_count < 10)); then fail "fwdwatch rules listed only $rule_count rules"; fi
 echo "  $rule_count rules, each with its default severity"
 
-echo "== journal fields (from Sources/FwdwatchJournal)"
+echo "== journal fields (from Sources/FwdwatchJournal and Sources/FwdwatchDaemon)"
 section "$work/fwdwatch.8.txt" "JOURNAL FIELDS" >"$work/fields.txt"
-fields=$(grep -ohE '"(MESSAGE|PRIORITY|MESSAGE_ID|IFACE|SYSLOG_IDENTIFIER|CODE_[A-Z]+|FWDWATCH_[A-Z_]+)"' \
-    Sources/FwdwatchJournal/*.swift | tr -d '"' | grep -v '_$' | sort -u)
+fields=$(grep -ohE '"(MESSAGE|PRIORITY|MESSAGE_ID|IFACE|SYSLOG_IDENTIFIER|CONFIG_[A-Z]+|CODE_[A-Z]+|FWDWATCH_[A-Z_]+)"' \
+    Sources/FwdwatchJournal/*.swift Sources/FwdwatchDaemon/*.swift | tr -d '"' | grep -v '_$' | sort -u)
 field_count=0
 for field in $fields; do
     field_count=$((field_count + 1))
