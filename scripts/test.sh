@@ -3,7 +3,7 @@
 # network namespaces and skip themselves when not root).
 #   1. installs the system packages it needs when missing (apt-get; quick when all are present),
 #   2. swift build, swift build --build-tests,
-#   3. swift test --skip-build,
+#   3. swift test --skip-build: unit tests in parallel, integration tests one at a time,
 #   4. each scripts/tests/*.sh, if any.
 # Exits non-zero if any step fails and prints a one-line summary at the end.
 # Extra arguments go to `swift test` (e.g. --filter ProcReader).
@@ -62,11 +62,24 @@ fi
 failures=()
 passes=()
 
-step "swift test"
-if swift test --skip-build "$@"; then
-    passes+=("swift test")
+if (($# > 0)); then
+    step "swift test $*"
+    if swift test --skip-build "$@"; then passes+=("swift test"); else failures+=("swift test"); fi
 else
-    failures+=("swift test")
+    # The pure unit tests run in parallel. The integration tests run one at a time: they drive the real
+    # kernel, journald and systemd with deadlines, and on two cores parallel namespaces starve each other.
+    step "swift test (unit tests)"
+    if swift test --skip-build --filter FwdwatchCoreTests; then
+        passes+=("unit tests")
+    else
+        failures+=("unit tests")
+    fi
+    step "swift test (integration tests, one at a time)"
+    if swift test --skip-build --no-parallel --filter FwdwatchIntegrationTests; then
+        passes+=("integration tests")
+    else
+        failures+=("integration tests")
+    fi
 fi
 
 shopt -s nullglob
