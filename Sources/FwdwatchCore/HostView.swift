@@ -67,6 +67,15 @@ public struct HostView: Sendable {
     /// Watched bridges that have at least one port: the ones traffic is forwarded through.
     public var bridgesWithPorts: [Link] { bridges.filter { !ports(of: $0).isEmpty } }
 
+    /// The subnets of the watched bridges that are up and have ports (a /32 is no subnet), each with
+    /// the bridge's own address in it: what the bridge route rules check. A bridge that is down loses
+    /// its routes; bridge-down reports that.
+    public var upBridgeSubnets: [(bridge: Link, address: IPv4Address, subnet: IPv4Prefix)] {
+        bridgesWithPorts.filter(\.adminUp).flatMap { bridge in
+            ipv4(of: bridge).filter { $0.prefix.length < 32 }.map { (bridge, $0.address, $0.prefix) }
+        }
+    }
+
     /// True when the host forwards traffic for someone: a watched bridge has ports.
     public var needsForwarding: Bool { !bridgesWithPorts.isEmpty }
 

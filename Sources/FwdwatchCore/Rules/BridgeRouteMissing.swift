@@ -8,26 +8,20 @@ public struct BridgeRouteMissing: Rule {
     public let messageID = "c64522be33c443efa58b8d72d4530ad0"
 
     public func evaluate(_ host: HostView) -> [Finding] {
-        host.bridgesWithPorts.flatMap { bridge -> [Finding] in
-            // A bridge that is down loses its routes; bridge-down reports that.
-            guard bridge.adminUp else { return [] }
-            return host.ipv4(of: bridge).compactMap { entry in
-                let subnet = entry.prefix
-                guard subnet.length < 32 else { return nil }
-                let present = host.mainRoutes.contains {
-                    $0.prefix == subnet && $0.route.outputInterface == bridge.index && $0.route.type == "unicast"
-                }
-                guard !present else { return nil }
-                return finding(
-                    subject: subnet.description,
-                    message: Message.missing(subnet: subnet, bridge: bridge.name),
-                    fix: Message.fix(subnet: subnet, bridge: bridge.name, source: entry.address),
-                    interface: bridge.name,
-                    evidence: [
-                        Evidence("bridge", bridge.name), Evidence("prefix", subnet.description),
-                        Evidence("address", "\(entry.address)/\(subnet.length)"),
-                    ])
+        host.upBridgeSubnets.compactMap { bridge, address, subnet in
+            let present = host.mainRoutes.contains {
+                $0.prefix == subnet && $0.route.outputInterface == bridge.index && $0.route.type == "unicast"
             }
+            guard !present else { return nil }
+            return finding(
+                subject: subnet.description,
+                message: Message.missing(subnet: subnet, bridge: bridge.name),
+                fix: Message.fix(subnet: subnet, bridge: bridge.name, source: address),
+                interface: bridge.name,
+                evidence: [
+                    Evidence("bridge", bridge.name), Evidence("prefix", subnet.description),
+                    Evidence("address", "\(address)/\(subnet.length)"),
+                ])
         }
     }
 

@@ -8,33 +8,28 @@ public struct BridgeRouteShadowed: Rule {
     public let messageID = "b66fd40a86fb4015a35d48a8241e6280"
 
     public func evaluate(_ host: HostView) -> [Finding] {
-        host.bridgesWithPorts.flatMap { bridge -> [Finding] in
-            guard bridge.adminUp else { return [] }
-            return host.ipv4(of: bridge).compactMap { entry in
-                let subnet = entry.prefix
-                guard subnet.length < 32 else { return nil }
-                let own = host.mainRoutes.filter { $0.prefix == subnet && $0.route.outputInterface == bridge.index }
-                let ownMetric = own.map(\.route.metric).min()
-                let shadows = host.mainRoutes.filter { candidate in
-                    guard candidate.route.outputInterface != bridge.index else { return false }
-                    if candidate.prefix == subnet {
-                        guard let ownMetric else { return false }  // bridge-route-missing speaks
-                        return candidate.route.metric < ownMetric
-                    }
-                    return subnet.contains(candidate.prefix) && candidate.prefix.length > subnet.length
+        host.upBridgeSubnets.compactMap { bridge, _, subnet in
+            let own = host.mainRoutes.filter { $0.prefix == subnet && $0.route.outputInterface == bridge.index }
+            let ownMetric = own.map(\.route.metric).min()
+            let shadows = host.mainRoutes.filter { candidate in
+                guard candidate.route.outputInterface != bridge.index else { return false }
+                if candidate.prefix == subnet {
+                    guard let ownMetric else { return false }  // bridge-route-missing speaks
+                    return candidate.route.metric < ownMetric
                 }
-                guard !shadows.isEmpty else { return nil }
-                let described = shadows.map { describe($0.route, host: host) }
-                return finding(
-                    subject: subnet.description,
-                    message: Message.shadowed(subnet: subnet, bridge: bridge.name, by: described),
-                    fix: Message.fix(shadows.map(\.route), host: host),
-                    interface: bridge.name,
-                    evidence: [
-                        Evidence("bridge", bridge.name), Evidence("prefix", subnet.description),
-                        Evidence("shadowing_routes", described.joined(separator: "; ")),
-                    ])
+                return subnet.contains(candidate.prefix) && candidate.prefix.length > subnet.length
             }
+            guard !shadows.isEmpty else { return nil }
+            let described = shadows.map { describe($0.route, host: host) }
+            return finding(
+                subject: subnet.description,
+                message: Message.shadowed(subnet: subnet, bridge: bridge.name, by: described),
+                fix: Message.fix(shadows.map(\.route), host: host),
+                interface: bridge.name,
+                evidence: [
+                    Evidence("bridge", bridge.name), Evidence("prefix", subnet.description),
+                    Evidence("shadowing_routes", described.joined(separator: "; ")),
+                ])
         }
     }
 
