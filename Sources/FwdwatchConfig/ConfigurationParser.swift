@@ -31,6 +31,10 @@ public enum ConfigurationParser {
             let line = text.utf8[..<nul].count { $0 == UInt8(ascii: "\n") } + 1
             throw ConfigurationError(path: path, line: line, reason: "not valid TOML: contains a NUL byte")
         }
+        // toml++ aborts the process on a few malformed shapes instead of throwing: catch those first.
+        if let flaw = TOMLPreflight.firstAbortingFlaw(in: text) {
+            throw ConfigurationError(path: path, line: flaw.line, reason: "not valid TOML: \(flaw.reason)")
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
