@@ -8,7 +8,8 @@
 #               quiet period come on top (about 15 s).
 #   --seed      seeds bash's $RANDOM, to replay the same sequence of actions (default: random, printed).
 #   --binary    the fwdwatch to soak (default $FWDWATCH_BIN, else .build/debug/fwdwatch).
-#   --out       where the daemon's JSON lines, stderr, samples and the summary go (default a temp dir).
+#   --out       where the daemon's JSON lines, stderr, samples and the summary go (default: a temporary
+#               directory, removed when the soak passes).
 #   SOAK_DAEMON_ARGS  extra arguments for `fwdwatch run`, e.g. "--netlink-receive-buffer 65536" to force
 #               overruns and resyncs.
 #
@@ -40,7 +41,7 @@ while (($# > 0)); do
         --seed) seed=${2:?--seed needs a number}; shift 2 ;;
         --binary) binary=${2:?--binary needs a path}; shift 2 ;;
         --out) out=${2:?--out needs a directory}; shift 2 ;;
-        -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "soak.sh: unknown argument '$1'" >&2; exit 64 ;;
     esac
 done
@@ -62,7 +63,11 @@ for tool in ip jq python3; do
     command -v "$tool" >/dev/null 2>&1 || fail_setup "$tool is missing"
 done
 
-[[ -n $out ]] || out=$(mktemp -d /tmp/fwdwatch-soak.XXXXXX)
+temporary_out=0
+if [[ -z $out ]]; then
+    out=$(mktemp -d /tmp/fwdwatch-soak.XXXXXX)
+    temporary_out=1
+fi
 mkdir -p "$out"
 RANDOM=$seed
 suffix=$(printf '%04x%04x' $RANDOM $RANDOM)
@@ -371,4 +376,9 @@ if ((${#failures[@]})); then
     say "FAIL (output in $out)"
     exit 1
 fi
-say "PASS (output in $out)"
+if ((temporary_out)); then
+    rm -rf "$out"
+    say "PASS"
+else
+    say "PASS (output in $out)"
+fi

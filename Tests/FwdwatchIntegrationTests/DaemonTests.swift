@@ -5,32 +5,6 @@ import Testing
 /// JSON lines on stdout; the test breaks and heals things and waits (with a deadline) for the alerts.
 @Suite(.serialized, .enabled(if: isRoot, rootRequired))
 struct DaemonTests {
-    /// The (rule, subject) pairs `fwdwatch check` finds in the namespace now.
-    func checkKeys(_ namespace: NetworkNamespace) throws -> Set<String> {
-        let result = try namespace.exec(
-            [fwdwatchBinary(), "check", "--json", "--sample", "0", "--config", "/dev/null"], check: false)
-        let document = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
-        let findings = document?["findings"] as? [[String: Any]] ?? []
-        return Set(findings.map { "\($0["rule"] as? String ?? "") \($0["subject"] as? String ?? "")" })
-    }
-
-    /// Waits until the daemon logged nothing new for `quiet`, then compares its active alerts with a fresh check.
-    func expectConverged(_ daemon: DaemonProcess, _ namespace: NetworkNamespace, quiet: Duration = .seconds(2))
-        throws
-    {
-        var count = -1
-        var since = ContinuousClock.now
-        _ = waitUntil(timeout: .seconds(60), interval: .milliseconds(100)) {
-            let now = daemon.all.count
-            if now != count {
-                count = now
-                since = .now
-            }
-            return ContinuousClock.now - since >= quiet
-        }
-        #expect(daemon.activeKeys == (try checkKeys(namespace)))
-    }
-
     @Test func incidentIsRaisedAndResolvedAndStopIsClean() throws {
         let topology = try IncidentTopology()
         defer { topology.delete() }
