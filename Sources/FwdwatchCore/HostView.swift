@@ -13,6 +13,8 @@ public struct HostView: Sendable {
     public let bridges: [Link]
     /// Ports of every bridge, by the bridge's index.
     public let ports: [Int32: [Link]]
+    /// Every port a DNAT rule publishes (empty when the firewall rules were not read).
+    public let publishedPorts: [PublishedPort]
 
     public init(_ snapshot: Snapshot, settings: Settings = .defaults) {
         self.snapshot = snapshot
@@ -51,6 +53,7 @@ public struct HostView: Sendable {
         self.ports = ports.mapValues { $0.sorted { $0.name < $1.name } }
         bridges = snapshot.links.filter { $0.isBridge && settings.isWatchedBridge($0.name) }
             .sorted { $0.name < $1.name }
+        publishedPorts = Self.publishedPorts(in: snapshot.firewall)
     }
 
     // MARK: Links

@@ -58,9 +58,10 @@ public struct PortPath: Sendable, Equatable, Codable {
 }
 
 extension HostView {
-    /// Every DNAT rule that publishes a TCP or UDP port to one IPv4 address, once each.
-    public var publishedPorts: [PublishedPort] {
-        guard let firewall = snapshot.firewall else { return [] }
+    /// Every DNAT rule that publishes a TCP or UDP port to one IPv4 address, once each (read once per
+    /// view into `HostView.publishedPorts`).
+    static func publishedPorts(in firewall: FirewallState?) -> [PublishedPort] {
+        guard let firewall else { return [] }
         var found: [PublishedPort] = []
         for located in firewall.natRules {
             guard case .dnat(let to)? = located.rule.target, let address = to.address, IPv4Address(address) != nil,
