@@ -51,7 +51,10 @@ struct FaultTests {
         defer { topology.delete() }
         let config = try fastSweepConfig()
         defer { try? FileManager.default.removeItem(atPath: config) }
-        let daemon = try JournalDaemon(journal: journal, namespace: topology.host, config: config)
+        // nsenter opens both namespace files before entering either, and execs the daemon (same PID).
+        let daemon = try DaemonProcess(
+            launcher: ["/usr/bin/nsenter", "--mount=\(journal.mountNamespace)", "--net=\(topology.host.path)", "--"],
+            config: config, logTarget: "journal")
         defer { daemon.stop() }
         let started = try journal.waitForEntry(pid: daemon.pid) {
             ($0["MESSAGE"] as? String)?.hasPrefix("fwdwatch started") == true
@@ -378,52 +381,3 @@ final class PrivateJournal: @unchecked Sendable {
     }
 }
 
-/// `fwdwatch run --log-target journal` in a test namespace and the private journal's mount namespace;
-/// stderr (the fallback output) is collected.
-final class JournalDaemon: @unchecked Sendable {
-    private let process = Process()
-    private let stderrPipe = Pipe()
-    private let lock = NSLock()
-    private var stderrText = ""
-
-    init(journal: PrivateJournal, namespace: NetworkNamespace, config: String) throws {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-        // nsenter opens both namespace files before entering either, and execs the daemon (same PID).
-        process.arguments = [
-            "--mount=\(journal.mountNamespace)", "--net=\(namespace.path)", "--", fwdwatchBinary(), "run",
-            "--log-target", "journal", "--config", config,
-        ]
-        var environment = ProcessInfo.processInfo.environment
-        environment.removeValue(forKey: "NOTIFY_SOCKET")
-        environment.removeValue(forKey: "WATCHDOG_USEC")
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = stderrPipe
-        stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self else { return }
-            self.lock.withLock { self.stderrText += String(decoding: data, as: UTF8.self) }
-        }
-        try process.run()
-    }
-
-    deinit { stop() }
-
-    var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
-    var stderr: String { lock.withLock { stderrText } }
-
-    /// SIGTERM, SIGKILL after 5 s; the exit status, nil when it had already exited.
-    @discardableResult
-    func stop() -> (status: Int32, seconds: Double)? {
-        guard process.isRunning else { return nil }
-        let clock = ContinuousClock()
-        let start = clock.now
-        kill(pid, SIGTERM)
-        if !waitUntil(timeout: .seconds(5), interval: .milliseconds(5), { !process.isRunning }) { kill(pid, SIGKILL) }
-        process.waitUntilExit()
-        stderrPipe.fileHandleForReading.readabilityHandler = nil
-        return (process.terminationStatus, (clock.now - start).timeInterval)
-    }
-}

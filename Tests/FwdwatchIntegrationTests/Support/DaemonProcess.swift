@@ -12,12 +12,22 @@ final class DaemonProcess: @unchecked Sendable {
     private let stdoutPipe = Pipe()
     private let stderrPipe = Pipe()
 
-    init(
+    convenience init(
         namespace: NetworkNamespace, arguments: [String] = [], config: String = "/dev/null", logTarget: String = "json"
     ) throws {
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        try self.init(
+            launcher: ["/usr/sbin/ip", "netns", "exec", namespace.name], arguments: arguments, config: config,
+            logTarget: logTarget)
+    }
+
+    /// `launcher` is the program (and its arguments) that execs the daemon in its namespaces, keeping the
+    /// PID: `ip netns exec NAME`, or `nsenter --mount=... --net=... --`.
+    init(launcher: [String], arguments: [String] = [], config: String = "/dev/null", logTarget: String = "json")
+        throws
+    {
+        process.executableURL = URL(fileURLWithPath: launcher[0])
         process.arguments =
-            ["netns", "exec", namespace.name, fwdwatchBinary(), "run", "--log-target", logTarget, "--config", config]
+            Array(launcher.dropFirst()) + [fwdwatchBinary(), "run", "--log-target", logTarget, "--config", config]
             + arguments
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "NOTIFY_SOCKET")
