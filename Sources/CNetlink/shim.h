@@ -16,6 +16,8 @@
 #include <linux/rtnetlink.h>
 #include <linux/if.h>
 #include <linux/netconf.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_tables.h>
 
 /* Thread helpers for FwdwatchNetlink. glibc declares setns() only under _GNU_SOURCE, which the Swift
    Glibc module is built without, and prctl() is variadic: Swift can call neither directly. */

@@ -52,6 +52,8 @@ public struct Daemon: Service {
         case netlink(NetlinkUpdate)
         case netlinkEnded
         case sweep
+        /// nf_tables committed a ruleset change (iptables-nft or native nftables).
+        case firewallChanged
         case watchdog
         case reload
         case flapHoldExpired
@@ -83,6 +85,18 @@ public struct Daemon: Service {
                     }
                 }
                 forward(firstUpdates)
+                let nftables = NftablesMonitor()
+                do {
+                    let changes = try nftables.changes()
+                    group.addTask {
+                        for await _ in changes { feed.yield(.firewallChanged) }
+                    }
+                } catch {
+                    sink.notice(
+                        DaemonNotice(
+                            "nftables change notifications are unavailable (\(error)); rule changes are seen at the next sweep.",
+                            id: JournalMessageID.error, priority: .notice))
+                }
                 group.addTask {
                     for await _ in await UnixSignalsSequence(trapping: .sighup) { feed.yield(.reload) }
                 }
@@ -150,6 +164,13 @@ public struct Daemon: Service {
                     case .sweep:
                         sink.retryBacklog()
                         sweep()
+                    case .firewallChanged:
+                        if let reason = state.readFirewall() {
+                            sink.notice(
+                                DaemonNotice(
+                                    "Published-port checks are off: \(reason)", id: JournalMessageID.error,
+                                    priority: .warning))
+                        }
                     case .watchdog:
                         notifier.watchdog()
                         continue
@@ -213,6 +234,7 @@ public struct Daemon: Service {
                         }
                     }
                 }
+                nftables.stop()
                 group.cancelAll()
             }
         } onGracefulShutdown: {
@@ -248,7 +270,7 @@ struct LoopState {
     var proc = ProcState()
     var lastCounters: (counters: [String: UInt64], at: ContinuousClock.Instant)?
     var dropSample: DropSample?
-    /// The netfilter rules, re-read on every sweep (no change notifications are subscribed yet).
+    /// The netfilter rules, re-read on every sweep and on nf_tables change notifications.
     var firewall: FirewallReading?
     var lastEvaluation = Evaluation(findings: [])
     var eventsProcessed = 0
@@ -272,9 +294,7 @@ struct LoopState {
     /// firewall rules. A failed read keeps the last good values. Returns the reason the firewall rules
     /// became unreadable, once, when they do.
     mutating func sweep(logger: Logger) -> String? {
-        let previous = firewall?.unavailableReason
-        firewall = FirewallReader().read()
-        let newlyUnavailable = firewall?.unavailableReason.flatMap { $0 == previous ? nil : $0 }
+        let newlyUnavailable = readFirewall()
         do {
             proc = try procReader.read()
         } catch {
@@ -287,6 +307,14 @@ struct LoopState {
         }
         lastCounters = (proc.ipCounters, at)
         return newlyUnavailable
+    }
+
+    /// Re-reads the netfilter rules (on every sweep, and at once when nf_tables announces a change).
+    /// Returns the reason they became unreadable, once, when they do.
+    mutating func readFirewall() -> String? {
+        let previous = firewall?.unavailableReason
+        firewall = FirewallReader().read()
+        return firewall?.unavailableReason.flatMap { $0 == previous ? nil : $0 }
     }
 
     /// Daemon keys a reload cannot change in a running daemon (they shape the watcher, the tracker
