@@ -122,11 +122,7 @@ extension HostView {
 
         let target = IPv4Address(port.target)
         // The interface whose own subnet holds the target (docker0 for 172.17.0.2), by address.
-        let home = target.flatMap { target in
-            snapshot.links.lazy.compactMap { link in
-                self.ipv4(of: link).first { $0.prefix.contains(target) }.map { (link: link, entry: $0) }
-            }.first
-        }
+        let home = target.flatMap { homeInterface(of: $0) }
         if let home, !home.link.adminUp {
             _ = add(
                 .egressLink, false, "\(home.link.name), which holds \(home.entry.prefix), is down",
@@ -174,22 +170,8 @@ extension HostView {
                     fix: "bridge link show master \(egress.name)  # attach the container's veth, bring it up")
             else { return path }
         }
-        if let firewall = snapshot.firewall {
-            let packet = ForwardedPacket(
-                inInterface: ingress.name, outInterface: egress.name, destination: target,
-                transport: port.transport, destinationPort: port.targetPort ?? port.hostPorts.first)
-            let verdict = ForwardChainWalk(firewall: firewall).verdict(for: packet)
-            let passes: Bool?
-            switch verdict.outcome {
-            case .accepted: passes = true
-            case .dropped: passes = false
-            case .undecided: passes = nil
-            }
-            guard
-                add(
-                    .forwardChain, passes, verdict.detail,
-                    fix: "iptables -I DOCKER-USER -i \(ingress.name) -o \(egress.name) -d \(port.target) -p \(port.transport) --dport \(packet.destinationPort) -j ACCEPT  # or remove the rule that drops it")
-            else { return path }
+        if let hop = forwardChainHop(port, from: ingress, to: egress) {
+            guard add(hop.name, hop.passes, hop.detail, fix: hop.fix) else { return path }
         }
         // Strict reverse-path filtering drops clients beyond the ingress subnet when replies would
         // leave by another interface.
@@ -202,6 +184,44 @@ extension HostView {
                 fix: "sysctl -w \(HostView.sysctlKey(ingress.name, "rp_filter"))=2")
         }
         return path
+    }
+
+    /// What the forward hook does with a new connection to `port` arriving on `ingress` and leaving by
+    /// `egress`, as a hop (its fix set whatever the verdict); nil when the rules were not read.
+    func forwardChainHop(_ port: PublishedPort, from ingress: Link, to egress: Link) -> PathHop? {
+        guard let firewall = snapshot.firewall, let target = IPv4Address(port.target) else { return nil }
+        let packet = ForwardedPacket(
+            inInterface: ingress.name, outInterface: egress.name, destination: target,
+            transport: port.transport, destinationPort: port.targetPort ?? port.hostPorts.first)
+        let verdict = ForwardChainWalk(firewall: firewall).verdict(for: packet)
+        let passes: Bool? =
+            switch verdict.outcome {
+            case .accepted: true
+            case .dropped: false
+            case .undecided: nil
+            }
+        return PathHop(
+            name: .forwardChain, passes: passes, detail: verdict.detail,
+            fix: "iptables -I DOCKER-USER -i \(ingress.name) -o \(egress.name) -d \(port.target) -p \(port.transport) --dport \(packet.destinationPort) -j ACCEPT  # or remove the rule that drops it")
+    }
+
+    /// The interface a published port's packets leave by towards the target: the route's, or when
+    /// there is no usable route, the interface whose own subnet holds the target. Nil when neither.
+    public func egressInterface(for port: PublishedPort, from ingress: Link) -> Link? {
+        guard let target = IPv4Address(port.target) else { return nil }
+        if let route = route(to: target), route.type == "unicast", let index = route.outputInterface,
+            index != ingress.index, let link = linksByIndex[index]
+        {
+            return link
+        }
+        return homeInterface(of: target)?.link
+    }
+
+    /// The interface whose own subnet holds `address` (docker0 for 172.17.0.2), with that address entry.
+    func homeInterface(of address: IPv4Address) -> (link: Link, entry: (address: IPv4Address, prefix: IPv4Prefix))? {
+        snapshot.links.lazy.compactMap { link in
+            self.ipv4(of: link).first { $0.prefix.contains(address) }.map { (link: link, entry: $0) }
+        }.first
     }
 
     /// The published ports a broken setting on `ingress` (every ingress when nil) cuts off, as

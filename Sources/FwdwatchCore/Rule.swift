@@ -51,6 +51,9 @@ public enum RuleRegistry {
         BridgeNetfilterCallDisabled(),
         InAddrErrorsRising(),
         PublishedPortUnreachable(),
+        ForwardChainBlocksBridge(),
+        DnatTargetNotOnBridge(),
+        DnatRuleMissing(),
         MasqueradeMissing(),
     ]
 

@@ -1,0 +1,59 @@
+import Testing
+
+@testable import FwdwatchCore
+
+@Suite struct ForwardChainBlocksBridgeTests {
+    let rule = ForwardChainBlocksBridge()
+
+    @Test("Docker's rules on a healthy host: the forward chain accepts, no finding")
+    func healthy() {
+        #expect(DockerHost.withRules().findings(of: rule).isEmpty)
+    }
+
+    @Test("without the rules there is nothing to say")
+    func noRules() {
+        #expect(DockerHost().findings(of: rule).isEmpty)
+    }
+
+    @Test("a DOCKER-USER drop on the uplink: docker0 named, with the port, the ingress and the dropping rule")
+    func dockerUserDrop() throws {
+        let host = DockerHost.withRules(DockerRules.state(inserting: [(table: "filter", rule: "-A DOCKER-USER -i eth0 -j DROP")]))
+        let finding = try onlyFinding(host.findings(of: rule))
+        #expect(finding.subject == "docker0")
+        #expect(finding.severity == .critical)
+        #expect(finding.interface == "docker0")
+        #expect(finding.evidenceByName["ports"] == "10001/tcp")
+        #expect(finding.evidenceByName["ingress"] == "eth0")
+        #expect(finding.evidenceByName["dropped_by"]?.contains("DOCKER-USER #1") == true)
+        #expect(finding.message.contains("10001/tcp -> 172.17.0.2:80"))
+        #expect(finding.fix.hasPrefix("iptables -I DOCKER-USER -i eth0 -o docker0 -d 172.17.0.2 -p tcp --dport 80 -j ACCEPT"))
+    }
+
+    @Test("the policy DROP without Docker's accept rule")
+    func policyDrop() throws {
+        let host = DockerHost.withRules(DockerRules.state(dropping: { $0.hasPrefix("-A DOCKER -d 172.17.0.2/32") }))
+        #expect(try onlyFinding(host.findings(of: rule)).evidenceByName["dropped_by"]?.contains("policy DROP") == true)
+    }
+
+    @Test("reported even while an earlier hop hides it from published-port-unreachable")
+    func independentOfEarlierHops() throws {
+        var host = DockerHost.withRules(DockerRules.state(inserting: [(table: "filter", rule: "-A DOCKER-USER -i eth0 -j DROP")]))
+        host.setForwarding("eth0", 0)
+        #expect(try onlyFinding(host.findings(of: PublishedPortUnreachable())).evidenceByName["hop"] == "ingress-forwarding")
+        #expect(try onlyFinding(host.findings(of: rule)).subject == "docker0")
+    }
+
+    @Test("with the bridge route gone, the bridge holding the target's subnet is still the one named")
+    func routeGone() throws {
+        var host = DockerHost.withRules(DockerRules.state(inserting: [(table: "filter", rule: "-A DOCKER-USER -o docker0 -j DROP")]))
+        host.removeRoutes("172.17.0.0/16")
+        #expect(try onlyFinding(host.findings(of: rule)).subject == "docker0")
+    }
+
+    @Test("a drop limited to one client network is undecided, not an alarm")
+    func sourceSpecificDrop() {
+        let host = DockerHost.withRules(
+            DockerRules.state(inserting: [(table: "filter", rule: "-A DOCKER-USER -s 203.0.113.0/24 -j DROP")]))
+        #expect(host.findings(of: rule).isEmpty)
+    }
+}
