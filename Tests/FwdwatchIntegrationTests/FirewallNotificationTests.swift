@@ -58,3 +58,53 @@ struct FirewallNotificationTests {
         print("\(change.name): raised \(raisedAfter) after the change")
     }
 }
+
+/// A DNAT deleted under a running container (a firewall reload that forgets Docker's nat rules): the
+/// published port stops answering, and with the sweep at an hour the daemon must still name the lost
+/// mapping at once, agree with check, and clear it when the rule comes back.
+@Suite(.serialized, .enabled(if: isRoot, rootRequired))
+struct DnatDeletedTrafficTests {
+    static let dnat = ["DOCKER", "!", "-i", "docker0", "-p", "tcp", "-m", "tcp", "--dport", "10001", "-j", "DNAT", "--to-destination", "172.17.0.2:80"]
+
+    func checkFinding(_ topology: IncidentTopology, rule: String) throws -> [String: Any]? {
+        let result = try topology.host.exec(
+            [fwdwatchBinary(), "check", "--json", "--sample", "0", "--config", "/dev/null"], check: false)
+        let document = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        return (document?["findings"] as? [[String: Any]] ?? []).first { $0["rule"] as? String == rule }
+    }
+
+    @Test func dnatDeletedIsRealAndNamed() throws {
+        let topology = try IncidentTopology()
+        defer { topology.delete() }
+        try topology.host.exec(
+            ["iptables-restore"], input: try String(contentsOfFile: PublishedPortTrafficTests.rules, encoding: .utf8))
+        let server = try ContainerWebServer(topology)
+        defer { server.stop() }
+        #expect(
+            try waitUntil(timeout: .seconds(15), interval: .milliseconds(100)) { try ContainerWebServer.clientReaches(topology) },
+            "\(server.diagnosis)")
+        #expect(try checkFinding(topology, rule: "dnat-rule-missing") == nil)
+
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("fwt-dnat-\(randomSuffix()).toml").path
+        try "[daemon]\nsweep-interval-seconds = 3600\nflap-hold-seconds = 0\n".write(
+            toFile: config, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        let daemon = try DaemonProcess(namespace: topology.host, config: config)
+        defer { daemon.stop() }
+        #expect(daemon.waitUntilStarted(), "stderr: \(daemon.stderr)")
+
+        try topology.host.exec(["iptables", "-t", "nat", "-D"] + Self.dnat)
+        #expect(try !ContainerWebServer.clientReaches(topology), "the breakage must be real")
+        let finding = try checkFinding(topology, rule: "dnat-rule-missing")
+        #expect(finding?["subject"] as? String == "172.17.0.2:80/tcp")
+        #expect(finding?["interface"] as? String == "docker0")
+        #expect(try checkFinding(topology, rule: "published-port-unreachable") == nil, "the port is simply gone")
+        #expect(daemon.waitForAlert("raised", rule: "dnat-rule-missing", subject: "172.17.0.2:80/tcp") != nil)
+
+        try topology.host.exec(["iptables", "-t", "nat", "-A"] + Self.dnat)
+        #expect(try waitUntil(timeout: .seconds(10), interval: .milliseconds(100)) { try ContainerWebServer.clientReaches(topology) })
+        #expect(try checkFinding(topology, rule: "dnat-rule-missing") == nil)
+        #expect(daemon.waitForAlert("resolved", rule: "dnat-rule-missing", subject: "172.17.0.2:80/tcp") != nil)
+        try expectConverged(daemon, topology.host, quiet: .seconds(1), "the daemon and check agree")
+    }
+}
