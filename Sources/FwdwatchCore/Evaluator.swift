@@ -25,8 +25,8 @@ public struct Evaluator: Sendable {
         return Evaluation(
             findings: findings, bridges: host.bridges.count,
             ports: host.bridges.reduce(0) { $0 + host.ports(of: $1).count },
-            publishedPorts: host.publishedPorts.map { port in
-                PublishedPortStatus(port: port, paths: host.paths(of: port))
+            publishedPorts: zip(host.publishedPorts, host.portPaths).map { port, paths in
+                PublishedPortStatus(port: port, paths: paths)
             })
     }
 }

@@ -15,6 +15,9 @@ public struct HostView: Sendable {
     public let ports: [Int32: [Link]]
     /// Every port a DNAT rule publishes (empty when the firewall rules were not read).
     public let publishedPorts: [PublishedPort]
+    /// The path of every published port from each of its ingress interfaces (same order as
+    /// `publishedPorts`), walked once per view: the port table and the rules all read it.
+    public private(set) var portPaths: [[PortPath]] = []
 
     public init(_ snapshot: Snapshot, settings: Settings = .defaults) {
         self.snapshot = snapshot
@@ -54,6 +57,7 @@ public struct HostView: Sendable {
         bridges = snapshot.links.filter { $0.isBridge && settings.isWatchedBridge($0.name) }
             .sorted { $0.name < $1.name }
         publishedPorts = Self.publishedPorts(in: snapshot.firewall)
+        portPaths = publishedPorts.map { walkPaths(of: $0) }
     }
 
     // MARK: Links

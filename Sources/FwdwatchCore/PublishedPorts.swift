@@ -235,8 +235,14 @@ extension HostView {
         return [Evidence("ports", ports.map(\.subject).joined(separator: ","))]
     }
 
-    /// The path of `port` from each interface it can be reached from.
+    /// The path of `port` from each interface it can be reached from (walked once per view for the
+    /// ports in `publishedPorts`).
     public func paths(of port: PublishedPort) -> [PortPath] {
+        if let index = publishedPorts.firstIndex(of: port), index < portPaths.count { return portPaths[index] }
+        return walkPaths(of: port)
+    }
+
+    func walkPaths(of port: PublishedPort) -> [PortPath] {
         ingressInterfaces(for: port).map { path(of: port, from: $0) }
     }
 }

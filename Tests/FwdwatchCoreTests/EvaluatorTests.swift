@@ -165,7 +165,8 @@ struct RuleRegistryTests {
         "bridge-no-carrier", "bridge-no-address", "bridge-route-missing", "bridge-route-shadowed",
         "bridge-port-not-forwarding", "veth-detached", "default-route-missing", "rp-filter-strict-asymmetric",
         "conntrack-table-near-full", "bridge-nf-call-disabled", "in-addr-errors-rising",
-        "published-port-unreachable", "masquerade-missing",
+        "published-port-unreachable", "forward-chain-blocks-bridge", "dnat-target-not-on-bridge", "dnat-rule-missing",
+        "masquerade-missing",
     ]
 
     @Test("the registry holds exactly the tested rules, each with a unique kebab-case id")

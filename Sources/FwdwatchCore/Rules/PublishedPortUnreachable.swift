@@ -8,8 +8,8 @@ public struct PublishedPortUnreachable: Rule {
     public let messageID = "7c13e46b00534d618025498c2f21effa"
 
     public func evaluate(_ host: HostView) -> [Finding] {
-        host.publishedPorts.compactMap { port in
-            let broken = host.paths(of: port).filter(\.isBroken)
+        zip(host.publishedPorts, host.portPaths).compactMap { port, paths in
+            let broken = paths.filter(\.isBroken)
             guard !broken.isEmpty else { return nil }
             let reasons = broken.compactMap { path in path.firstBroken.map { "\(path.ingress) because \($0.detail)" } }
             let fixes = broken.compactMap(\.firstBroken?.fix).reduce(into: [String]()) { fixes, fix in
