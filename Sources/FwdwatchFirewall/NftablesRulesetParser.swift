@@ -115,13 +115,14 @@ private struct RulesetMapper {
         var builder = RuleBuilder(setPrefix: place.key, sets: sets)
         do {
             for expression in expressions { try builder.add(expression) }
+            for rule in try builder.rules() {
+                var rule = rule
+                rule.origin.handle = handle
+                chain.rules.append(rule)
+            }
         } catch {
             return problems.append("\(location): \(RuleSyntaxError.describe(error)); rule skipped")
         }
-        chain.rules.append(
-            FirewallRule(
-                match: builder.match, target: builder.target, counters: builder.counters,
-                origin: RuleOrigin(handle: handle)))
         tables[place.key]?.chains[chainName] = chain
     }
 }
@@ -134,10 +135,39 @@ private struct RuleBuilder {
     var match = RuleMatch()
     var target: RuleTarget?
     var counters: Counters?
+    /// A verdict map (`iifname vmap { "eth0" : jump x, ... }`): the key and its `[value, verdict]` elements.
+    var verdictMap: (key: JSONValue, elements: [JSONValue])?
 
     init(setPrefix: String, sets: [String: [JSONValue]]) {
         self.setPrefix = setPrefix
         self.sets = sets
+    }
+
+    /// The rule, or for a verdict map one rule per element: the conditions so far, plus "key == value",
+    /// then that element's verdict. The elements' keys are distinct, so at most one of the rules matches
+    /// a packet, as with the map; a packet matching none goes on, as with the map.
+    func rules() throws -> [FirewallRule] {
+        guard let verdictMap else { return [FirewallRule(match: match, target: target, counters: counters)] }
+        return try verdictMap.elements.map { element in
+            guard let pair = element.array, pair.count == 2 else {
+                throw RuleSyntaxError("verdict map element \(element.text.prefix(160)) is not [key, verdict]")
+            }
+            var single = RuleBuilder(setPrefix: setPrefix, sets: sets)
+            single.match = match
+            single.counters = counters
+            let selectors = verdictMap.key["concat"]?.array ?? [verdictMap.key]
+            let values = pair[0]["concat"]?.array ?? [pair[0]]
+            guard selectors.count == values.count else {
+                throw RuleSyntaxError("verdict map element \(pair[0].text.prefix(160)) does not fit the key")
+            }
+            for (selector, value) in zip(selectors, values) {
+                try single.addMatch(.object(["op": .string("=="), "left": selector, "right": value]))
+            }
+            try single.add(pair[1])
+            var rule = FirewallRule(match: single.match, target: single.target, counters: counters)
+            rule.origin.text = "vmap element \(pair[0].text) : \(pair[1].single?.key ?? pair[1].text)"
+            return rule
+        }
     }
 
     /// Statements that change nothing about whether or where a packet goes.
@@ -147,8 +177,22 @@ private struct RuleBuilder {
         guard let (kind, body) = expression.single else {
             throw RuleSyntaxError("expression \(expression.text) is not a tagged object")
         }
-        if target != nil { throw RuleSyntaxError("\(kind) after the verdict") }
+        if target != nil || verdictMap != nil { throw RuleSyntaxError("\(kind) after the verdict") }
         switch kind {
+        case "vmap":
+            guard let key = body["key"], let data = body["data"] else {
+                throw RuleSyntaxError("vmap without key/data: \(body.text.prefix(160))")
+            }
+            if let name = data.string, name.hasPrefix("@") {
+                guard let elements = sets["\(setPrefix) \(name.dropFirst())"] else {
+                    throw RuleSyntaxError("unknown map \(name)")
+                }
+                verdictMap = (key, elements)
+            } else if let elements = data["set"]?.array {
+                verdictMap = (key, elements)
+            } else {
+                throw RuleSyntaxError("unmodelled vmap data \(data.text.prefix(160))")
+            }
         case "match": try addMatch(body)
         case "counter":
             if let packets = body["packets"]?.int, let bytes = body["bytes"]?.int, packets >= 0, bytes >= 0 {

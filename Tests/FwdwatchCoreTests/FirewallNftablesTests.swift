@@ -64,15 +64,20 @@ struct FirewallNftablesTests {
         ])
     }
 
-    @Test("sets, wildcards, ranges, named sets, snat, goto, reject; a verdict map is reported and skipped")
+    @Test("sets, wildcards, ranges, named sets, snat, goto, reject, a verdict map")
     func edgeCases() throws {
         let state = NftablesRulesetParser.parse(try firewallFixture("nft-edge-cases.json"))
-        #expect(state.problems.count == 1)
-        #expect(state.problems.first?.hasPrefix("nftables table inet fwt-edge chain forward rule handle 14: unmodelled expression vmap") == true)
+        #expect(state.problems == [])
         let table = try #require(state.table(.inet, "fwt-edge"))
-        let forward = try #require(table.chains["forward"])
+        var forward = try #require(table.chains["forward"])
         #expect(forward.base == BaseChain(type: .filter, hook: .forward, priority: 10, policy: .accept))
-        try #require(forward.rules.map(\.origin.handle) == [6, 7, 10, 11, 12, 15, 16])
+        try #require(forward.rules.map(\.origin.handle) == [6, 7, 10, 11, 12, 14, 14, 15, 16])
+        // nft lists the map's elements sorted: eth8 first.
+        #expect(forward.rules[5].match == RuleMatch(inInterface: InterfaceMatch("eth8")))
+        #expect(forward.rules[5].target == .accept)
+        #expect(forward.rules[6].match == RuleMatch(inInterface: InterfaceMatch("eth9")))
+        #expect(forward.rules[6].target == .drop)
+        forward.rules.removeSubrange(5...6)
         #expect(forward.rules[0].match == RuleMatch(connectionStates: ConnectionStateMatch(["INVALID"])))
         #expect(forward.rules[1].match == RuleMatch(source: AddressMatch("198.51.100.7/32")))
         #expect(forward.rules[2].match == RuleMatch(
@@ -98,6 +103,27 @@ struct FirewallNftablesTests {
         #expect(state.natRules[0].rule.match == RuleMatch(
             source: AddressMatch("10.88.0.0/16"), destination: AddressMatch("10.88.0.0/16", negated: true)))
         #expect(state.natRules[2].rule.match.destinationPorts == PortMatch([PortRange(9000, 9010)]))
+    }
+
+    @Test("verdict maps become one rule per element: by interface, a concatenation, a named map")
+    func verdictMaps() throws {
+        let state = NftablesRulesetParser.parse(try firewallFixture("nft-vmaps.json"))
+        #expect(state.problems == [])
+        let table = try #require(state.table(.inet, "fwt-vmaps"))
+        let forward = try #require(table.chains["forward"])
+        #expect(forward.rules.map(\.target) == [
+            .accept, .jump(chain: "from-eth0"), .accept, .drop, .drop, .accept,
+        ])
+        #expect(forward.rules[1].match == RuleMatch(inInterface: InterfaceMatch("eth0")))
+        #expect(forward.rules[1].origin.text == "vmap element \"eth0\" : jump")
+        #expect(forward.rules[3].match == RuleMatch(
+            destination: AddressMatch("172.17.0.3/32"), protocolName: ProtocolMatch("tcp"),
+            destinationPorts: PortMatch([PortRange(443)])))
+        #expect(forward.rules[4].match == RuleMatch(
+            outInterface: InterfaceMatch("docker0"), protocolName: ProtocolMatch("tcp"),
+            destinationPorts: PortMatch([PortRange(22)])))
+        #expect(forward.rules[5].match.destinationPorts == PortMatch([PortRange(8080)]))
+        #expect(table.chains["to-docker"]?.rules.map(\.target) == [.accept, .drop])
     }
 
     @Test("iptables-nft's tables are left to iptables-save; read anyway they show their xt expressions as problems")

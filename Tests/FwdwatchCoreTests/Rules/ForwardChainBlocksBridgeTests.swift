@@ -1,3 +1,5 @@
+import Foundation
+import FwdwatchFirewall
 import Testing
 
 @testable import FwdwatchCore
@@ -55,5 +57,34 @@ import Testing
         let host = DockerHost.withRules(
             DockerRules.state(inserting: [(table: "filter", rule: "-A DOCKER-USER -s 203.0.113.0/24 -j DROP")]))
         #expect(host.findings(of: rule).isEmpty)
+    }
+}
+
+/// The forward hook written with verdict maps (Docker 29's nftables mode, firewalld): the walk follows
+/// the map's elements like rules.
+@Suite struct VerdictMapWalkTests {
+    /// Docker's nat rules (the DNAT of 10001/tcp) with `vmaps.nft` as the only forward filter.
+    func host(_ edit: (String) -> String = { $0 }) throws -> DockerHost {
+        let nat = DockerRules.state().tables.filter { $0.name == "nat" }
+        let filter = NftablesRulesetParser.parse(edit(try firewallFixture("nft-vmaps.json")))
+        #expect(filter.problems == [])
+        return DockerHost.withRules(FirewallState(tables: nat + filter.tables))
+    }
+
+    @Test("eth0 -> jump from-eth0 -> goto to-docker -> 172.17.0.2 . 80 : accept")
+    func accepted() throws {
+        let host = try host()
+        let path = try #require(host.view().portPaths.first?.first)
+        #expect(path.hops.last?.name == .forwardChain)
+        #expect(path.hops.last?.passes == true, "\(path.hops.last?.detail ?? "")")
+        #expect(host.findings(of: ForwardChainBlocksBridge()).isEmpty)
+    }
+
+    @Test("the element for the container says drop: named with the map element")
+    func droppedByElement() throws {
+        let host = try host { $0.replacingOccurrences(of: #"[{"concat": ["172.17.0.2", 80]}, {"accept": null}]"#, with: #"[{"concat": ["172.17.0.2", 80]}, {"drop": null}]"#) }
+        let finding = try onlyFinding(host.findings(of: ForwardChainBlocksBridge()))
+        #expect(finding.evidenceByName["dropped_by"]?.contains("to-docker #1 (vmap element") == true, "\(finding.evidenceByName)")
+        #expect(try onlyFinding(host.findings(of: PublishedPortUnreachable())).evidenceByName["hop"] == "forward-chain")
     }
 }

@@ -8,6 +8,7 @@
 #   nft-docker-bridges.json     docker-bridges.nft (native nftables, Docker's rules) loaded with nft -f,
 #                               the same TCP attempt, then `nft -j list ruleset`.
 #   nft-edge-cases.json         edge-cases.nft (sets, ranges, vmap, snat, goto, reject, limit).
+#   nft-vmaps.json              vmaps.nft (verdict maps: by interface, a concatenation, a named map).
 #   nft-with-iptables-nft.json  docker-20.10/iptables-save.txt via iptables-nft plus docker-bridges.nft:
 #                               the ip filter/nat tables there are iptables-nft's (xt compat expressions).
 # Run as root from this directory: ./record.sh
@@ -44,6 +45,10 @@ ip netns exec "$ns" nft -j list ruleset > nft-docker-bridges.json
 fresh
 ip netns exec "$ns" nft -f edge-cases.nft
 ip netns exec "$ns" nft -j list ruleset > nft-edge-cases.json
+
+fresh
+ip netns exec "$ns" nft -f vmaps.nft
+ip netns exec "$ns" nft -j list ruleset > nft-vmaps.json
 
 fresh
 ip netns exec "$ns" iptables-nft-restore < docker-20.10/iptables-save.txt
