@@ -7,8 +7,8 @@
 # 2. swift build -c release --static-swift-stdlib into .build-deb/ (its own build folder, so it neither waits for
 #    nor disturbs the debug build in .build/), and checks that the binary needs no libswift*.so,
 # 3. lays out a package tree in a temporary folder: packaging/debian as debian/, the binary, the unit from
-#    systemd/, the catalog, packaging/fwdwatch.toml (a conffile), the man pages, the completions the binary
-#    generates and a changelog for the version,
+#    systemd/, the catalog, packaging/fwdwatch.toml (a conffile), the man pages, the Prometheus alert rules
+#    (/usr/share/fwdwatch/prometheus/), the completions the binary generates and a changelog for the version,
 # 4. dpkg-buildpackage -b (debhelper: dh_installsystemd enables and starts the service on install, stops it on
 #    remove, purges the enablement; dh_shlibdeps computes Depends).
 #
@@ -70,7 +70,7 @@ mkdir -p "$outdir"
 work=$(mktemp -d /tmp/fwdwatch-deb.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 tree="$work/fwdwatch-$version"
-mkdir -p "$tree"/{build,catalog,config,man,completions/bash,completions/zsh,completions/fish}
+mkdir -p "$tree"/{build,catalog,config,man,prometheus,completions/bash,completions/zsh,completions/fish}
 
 cp -r packaging/debian "$tree/debian"
 cp systemd/fwdwatch.service "$tree/debian/fwdwatch.service"
@@ -78,6 +78,7 @@ cp "$binary" "$tree/build/fwdwatch"
 cp packaging/catalog/fwdwatch.catalog "$tree/catalog/"
 cp packaging/fwdwatch.toml "$tree/config/"
 cp packaging/man/fwdwatch.8 packaging/man/fwdwatch.toml.5 "$tree/man/"
+cp packaging/prometheus/fwdwatch-alerts.yml "$tree/prometheus/"
 cp README.md "$tree/"
 # bash-completion files are sourced, not run: no #! line (lintian: bash-completion-with-hashbang).
 "$binary" --generate-completion-script bash | sed '1{/^#!/d}' >"$tree/completions/bash/fwdwatch"

@@ -127,7 +127,8 @@ contents=$(dpkg-deb -c "$first" | awk '{ print $6 }')
 for path in ./usr/bin/fwdwatch ./lib/systemd/system/fwdwatch.service ./usr/lib/systemd/catalog/fwdwatch.catalog \
     ./etc/fwdwatch/fwdwatch.toml ./usr/share/man/man8/fwdwatch.8.gz ./usr/share/man/man5/fwdwatch.toml.5.gz \
     ./usr/share/bash-completion/completions/fwdwatch ./usr/share/zsh/vendor-completions/_fwdwatch \
-    ./usr/share/fish/vendor_completions.d/fwdwatch.fish ./usr/share/doc/fwdwatch/copyright \
+    ./usr/share/fish/vendor_completions.d/fwdwatch.fish ./usr/share/fwdwatch/prometheus/fwdwatch-alerts.yml \
+    ./usr/share/doc/fwdwatch/copyright \
     ./usr/share/doc/fwdwatch/changelog.Debian.gz; do
     if grep -qx -- "$path" <<<"$contents"; then pass "package contains ${path#.}"; else fail "package lacks ${path#.}"; fi
 done
@@ -260,6 +261,8 @@ if [[ -f packaging/catalog/fwdwatch.catalog ]]; then
 else
     echo "  (packaging/catalog/fwdwatch.catalog does not exist: catalog checks skipped)"
 fi
+check "the Prometheus alert rules are installed unchanged in /usr/share/fwdwatch/prometheus/" \
+    cmp -s packaging/prometheus/fwdwatch-alerts.yml "$root/usr/share/fwdwatch/prometheus/fwdwatch-alerts.yml"
 check "bash completion loads" \
     test -n "$(in_container bash -c 'source /usr/share/bash-completion/completions/fwdwatch && complete -p fwdwatch')"
 in_container dpkg -L fwdwatch >"$work/files"
