@@ -12,6 +12,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     ],
     targets: [
         // C libraries, found through pkg-config.
@@ -41,11 +43,23 @@ let package = Package(
             name: "FwdwatchJournal",
             dependencies: ["FwdwatchCore", "CSystemd", .product(name: "Logging", package: "swift-log")]
         ),
+        // Prometheus metrics: the registry, the /metrics endpoint and the node_exporter textfile.
+        .target(
+            name: "FwdwatchMetrics",
+            dependencies: [
+                "FwdwatchCore", "FwdwatchConfig",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "FwdwatchDaemon",
             dependencies: [
                 "FwdwatchCore", "FwdwatchProc", "FwdwatchNetlink", "FwdwatchConfig", "FwdwatchJournal",
-                "FwdwatchFirewall",
+                "FwdwatchFirewall", "FwdwatchMetrics",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -56,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "fwdwatch",
             dependencies: [
-                "FwdwatchCore", "FwdwatchDaemon", "FwdwatchConfig", "FwdwatchJournal",
+                "FwdwatchCore", "FwdwatchDaemon", "FwdwatchConfig", "FwdwatchJournal", "FwdwatchMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -66,6 +80,10 @@ let package = Package(
             name: "FwdwatchCoreTests",
             dependencies: ["FwdwatchCore", "FwdwatchConfig", "FwdwatchProc", "FwdwatchFirewall"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "FwdwatchMetricsTests",
+            dependencies: ["FwdwatchMetrics", "FwdwatchCore", "FwdwatchConfig"]
         ),
         .testTarget(
             name: "FwdwatchIntegrationTests",

@@ -70,7 +70,7 @@ mkdir -p "$outdir"
 work=$(mktemp -d /tmp/fwdwatch-deb.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 tree="$work/fwdwatch-$version"
-mkdir -p "$tree"/{build,catalog,config,man,prometheus,completions/bash,completions/zsh,completions/fish}
+mkdir -p "$tree"/{build,catalog,config,man,prometheus,examples,completions/bash,completions/zsh,completions/fish}
 
 cp -r packaging/debian "$tree/debian"
 cp systemd/fwdwatch.service "$tree/debian/fwdwatch.service"
@@ -79,6 +79,7 @@ cp packaging/catalog/fwdwatch.catalog "$tree/catalog/"
 cp packaging/fwdwatch.toml "$tree/config/"
 cp packaging/man/fwdwatch.8 packaging/man/fwdwatch.toml.5 "$tree/man/"
 cp packaging/prometheus/fwdwatch-alerts.yml "$tree/prometheus/"
+cp packaging/systemd/repair.conf packaging/systemd/textfile.conf "$tree/examples/"
 cp README.md "$tree/"
 # bash-completion files are sourced, not run: no #! line (lintian: bash-completion-with-hashbang).
 "$binary" --generate-completion-script bash | sed '1{/^#!/d}' >"$tree/completions/bash/fwdwatch"

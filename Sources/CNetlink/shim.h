@@ -12,6 +12,7 @@
 #include <netlink/route/route.h>
 #include <netlink/route/nexthop.h>
 #include <netlink/route/netconf.h>
+#include <netlink/route/neighbour.h>
 #include <netlink/route/rtnl.h>
 #include <linux/rtnetlink.h>
 #include <linux/if.h>

@@ -4,12 +4,20 @@ import FwdwatchCore
 public struct Configuration: Sendable, Equatable {
     public var settings: Settings
     public var daemon: DaemonOptions
+    /// What the daemon may repair by itself (`[repair]`); off by default.
+    public var repair: RepairPolicy
+    /// Where Prometheus metrics go (`[metrics]`); both ways out are off by default.
+    public var metrics: MetricsOptions = MetricsOptions()
     /// The file it was read from; nil for the built-in defaults.
     public var path: String?
 
-    public init(settings: Settings = .defaults, daemon: DaemonOptions = DaemonOptions(), path: String? = nil) {
+    public init(
+        settings: Settings = .defaults, daemon: DaemonOptions = DaemonOptions(), repair: RepairPolicy = .defaults,
+        path: String? = nil
+    ) {
         self.settings = settings
         self.daemon = daemon
+        self.repair = repair
         self.path = path
     }
 

@@ -21,6 +21,12 @@ import TOMLKit
 /// coalesce-milliseconds = 20
 /// flap-hold-seconds = 1
 /// log-target = "journal"
+/// [repair]
+/// forwarding = false
+/// max-per-hour = 3
+/// [metrics]
+/// listen = "127.0.0.1:10039"
+/// textfile-directory = "/var/lib/prometheus/node-exporter"
 /// ```
 public enum ConfigurationParser {
     public static let defaultPath = "/etc/fwdwatch/fwdwatch.toml"
@@ -74,8 +80,12 @@ public enum ConfigurationParser {
                 case "bridges": try bridges(table)
                 case "conntrack": try conntrack(table)
                 case "daemon": try daemon(table)
+                case "repair": try repair(table)
+                case "metrics": try metrics(table)
                 default:
-                    throw error(name, nil, "unknown table [\(name)]; known: rules, interfaces, bridges, conntrack, daemon")
+                    throw error(
+                        name, nil,
+                        "unknown table [\(name)]; known: rules, interfaces, bridges, conntrack, daemon, repair, metrics")
                 }
             }
             let settings = configuration.settings
@@ -159,6 +169,42 @@ public enum ConfigurationParser {
             }
         }
 
+        mutating func repair(_ table: TOMLTable) throws(ConfigurationError) {
+            for (key, value) in table {
+                switch key {
+                case "forwarding":
+                    guard let enabled = value.bool else { throw error("repair", key, "expected true or false") }
+                    configuration.repair.forwarding = enabled
+                case "max-per-hour":
+                    configuration.repair.maxPerHour = try integer(value, "repair", key, in: 1...1000)
+                default:
+                    throw error("repair", key, "unknown key; known: forwarding, max-per-hour")
+                }
+            }
+        }
+
+        mutating func metrics(_ table: TOMLTable) throws(ConfigurationError) {
+            for (key, value) in table {
+                switch key {
+                case "listen":
+                    guard let text = value.string else {
+                        throw error("metrics", key, "expected a string such as \"127.0.0.1:10039\"")
+                    }
+                    switch MetricsListenAddress.parse(text) {
+                    case .success(let address): configuration.metrics.listen = address
+                    case .failure(let reason): throw error("metrics", key, "\(reason)")
+                    }
+                case "textfile-directory":
+                    guard let directory = value.string, directory.hasPrefix("/") else {
+                        throw error("metrics", key, "expected an absolute directory path")
+                    }
+                    configuration.metrics.textfileDirectory = directory
+                default:
+                    throw error("metrics", key, "unknown key; known: listen, textfile-directory")
+                }
+            }
+        }
+
         func strings(_ value: any TOMLValueConvertible, _ table: String, _ key: String) throws(ConfigurationError)
             -> [String]
         {
@@ -190,6 +236,18 @@ public enum ConfigurationParser {
                 throw error(table, key, "expected a number from \(range.lowerBound) to \(range.upperBound)")
             }
             return number
+        }
+
+        /// A whole number in `range`; `3.0` counts as 3, `2.5` does not.
+        func integer(_ value: any TOMLValueConvertible, _ table: String, _ key: String, in range: ClosedRange<Int>)
+            throws(ConfigurationError) -> Int
+        {
+            let whole: Int? =
+                value.int ?? value.double.flatMap { $0 == $0.rounded() && abs($0) < 1e15 ? Int($0) : nil }
+            guard let whole, range.contains(whole) else {
+                throw error(table, key, "expected a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return whole
         }
     }
 }

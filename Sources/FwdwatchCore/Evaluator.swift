@@ -27,7 +27,8 @@ public struct Evaluator: Sendable {
             ports: host.bridges.reduce(0) { $0 + host.ports(of: $1).count },
             publishedPorts: zip(host.publishedPorts, host.portPaths).map { port, paths in
                 PublishedPortStatus(port: port, paths: paths)
-            })
+            },
+            firewallUnavailable: snapshot.firewall == nil ? snapshot.firewallUnavailable : nil)
     }
 }
 
@@ -41,12 +42,18 @@ public struct Evaluation: Sendable, Equatable, Codable {
 
     /// Every published port with its path from each ingress interface.
     public var publishedPorts: [PublishedPortStatus]
+    /// Why the firewall rules could not be read (the published-port rules did not run); nil when read.
+    public var firewallUnavailable: String?
 
-    public init(findings: [Finding], bridges: Int = 0, ports: Int = 0, publishedPorts: [PublishedPortStatus] = []) {
+    public init(
+        findings: [Finding], bridges: Int = 0, ports: Int = 0, publishedPorts: [PublishedPortStatus] = [],
+        firewallUnavailable: String? = nil
+    ) {
         self.findings = findings
         self.bridges = bridges
         self.ports = ports
         self.publishedPorts = publishedPorts
+        self.firewallUnavailable = firewallUnavailable
     }
 
     public var worst: Severity? { findings.map(\.severity).max() }

@@ -33,6 +33,8 @@ public struct PathHop: Sendable, Equatable, Codable {
         case bridgePorts = "bridge-ports"
         case forwardChain = "forward-chain"
         case reversePathFilter = "rp-filter"
+        /// Whether the target answers ARP on the egress: the container's part, not the host's.
+        case targetNeighbour = "target-neighbour"
     }
 
     public var name: Name
@@ -55,6 +57,10 @@ public struct PortPath: Sendable, Equatable, Codable {
 
     public var firstBroken: PathHop? { hops.first { $0.passes == false } }
     public var isBroken: Bool { firstBroken != nil }
+    /// Broken at a hop of the host's own forwarding path. A target that does not answer ARP (the last
+    /// hop, target-neighbour) breaks the path too, but that is the container's fault:
+    /// dnat-target-not-answering reports it, not published-port-unreachable.
+    public var isBrokenOnHost: Bool { firstBroken.map { $0.name != .targetNeighbour } ?? false }
 }
 
 extension HostView {
@@ -148,9 +154,12 @@ extension HostView {
                     : "\(port.target) is routed back out of \(egress.name) (\(route.destination)): the route to its network is gone or shadowed",
                 fix: fixRoute)
         else { return path }
+        // A bridge's carrier follows its ports: a bridge that is up but has lost its carrier is left to
+        // the bridge-ports hop, which says why (no port attached, none up, none forwarding).
         guard
             add(
-                .egressLink, isUp(egress), "\(egress.name) is \(egress.adminUp ? "up" : "down")\(egress.carrier ? "" : ", no carrier")",
+                .egressLink, egress.isBridge ? egress.adminUp : isUp(egress),
+                "\(egress.name) is \(egress.adminUp ? "up" : "down")\(egress.carrier ? "" : ", no carrier")",
                 fix: egress.adminUp ? "bridge link show master \(egress.name)" : "ip link set dev \(egress.name) up")
         else { return path }
         let egressKey = HostView.sysctlKey(egress.name, "forwarding")
@@ -166,7 +175,9 @@ extension HostView {
             guard
                 add(
                     .bridgePorts, !forwarding.isEmpty,
-                    "\(forwarding.count) of \(ports(of: egress).count) ports of \(egress.name) forwarding",
+                    ports(of: egress).isEmpty
+                        ? "\(egress.name) has no ports: no container's veth is attached to it"
+                        : "\(forwarding.count) of \(ports(of: egress).count) ports of \(egress.name) forwarding",
                     fix: "bridge link show master \(egress.name)  # attach the container's veth, bring it up")
             else { return path }
         }
@@ -182,6 +193,10 @@ extension HostView {
                 .reversePathFilter, false,
                 "rp_filter=1 on \(ingress.name) while the default route leaves by \(name(of: best.outputInterface) ?? "another interface") (clients beyond \(ingress.name)'s own subnet)",
                 fix: "sysctl -w \(HostView.sysctlKey(ingress.name, "rp_filter"))=2")
+        }
+        // Last, the target itself: does it answer ARP on the egress (DnatTargetNotAnswering.swift)?
+        if !path.isBroken, let hop = targetNeighbourHop(port, on: egress) {
+            _ = add(hop.name, hop.passes, hop.detail, fix: hop.fix)
         }
         return path
     }

@@ -17,6 +17,9 @@ public enum Report {
         }
         out += " (\(plural(evaluation.bridges, "bridge", "bridges") ?? "no bridges"), "
         out += "\(plural(evaluation.ports, "port", "ports") ?? "no ports") watched)\n"
+        if let reason = evaluation.firewallUnavailable {
+            out += "published-port checks are off: \(reason)\n"
+        }
 
         if !evaluation.publishedPorts.isEmpty {
             out += "\npublished ports:\n"

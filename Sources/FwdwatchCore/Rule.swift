@@ -53,6 +53,7 @@ public enum RuleRegistry {
         PublishedPortUnreachable(),
         ForwardChainBlocksBridge(),
         DnatTargetNotOnBridge(),
+        DnatTargetNotAnswering(),
         DnatRuleMissing(),
         MasqueradeMissing(),
     ]

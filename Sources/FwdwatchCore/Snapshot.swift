@@ -29,6 +29,8 @@ public struct Snapshot: Codable, Sendable, Equatable {
     public var firewall: FirewallState?
     /// Why the rules could not be read (no CAP_NET_ADMIN, no tools); the published-port checks are off.
     public var firewallUnavailable: String?
+    /// The IPv4 neighbour (ARP) table; nil when it was not read.
+    public var neighbours: [Neighbour]?
 
     public init(
         format: Int = Snapshot.currentFormat,
@@ -43,7 +45,8 @@ public struct Snapshot: Codable, Sendable, Equatable {
         ipCounters: [String: UInt64] = [:],
         dropSample: DropSample? = nil,
         firewall: FirewallState? = nil,
-        firewallUnavailable: String? = nil
+        firewallUnavailable: String? = nil,
+        neighbours: [Neighbour]? = nil
     ) {
         self.format = format
         self.hostname = hostname
@@ -58,6 +61,7 @@ public struct Snapshot: Codable, Sendable, Equatable {
         self.dropSample = dropSample
         self.firewall = firewall
         self.firewallUnavailable = firewallUnavailable
+        self.neighbours = neighbours
     }
 }
 
@@ -223,4 +227,37 @@ public struct DropSample: Codable, Sendable, Equatable {
     }
 
     public var inAddrErrorsPerSecond: Double { Double(inAddrErrors) / seconds }
+}
+
+/// An IPv4 neighbour (ARP) entry: whether the host on `address` answers on the interface.
+public struct Neighbour: Codable, Sendable, Equatable {
+    public var interfaceIndex: Int32
+    /// "172.17.0.2".
+    public var address: String
+    public var state: NeighbourState
+    /// The hardware address the host answered with; nil while unresolved (INCOMPLETE, FAILED).
+    public var linkAddress: String?
+
+    public init(interfaceIndex: Int32, address: String, state: NeighbourState, linkAddress: String? = nil) {
+        self.interfaceIndex = interfaceIndex
+        self.address = address
+        self.state = state
+        self.linkAddress = linkAddress
+    }
+}
+
+/// The kernel's neighbour unreachability detection state (NUD_*), in lower case.
+public enum NeighbourState: String, Codable, Sendable, Equatable, CaseIterable {
+    case incomplete, reachable, stale, delay, probe, failed, noarp, permanent, none
+
+    /// Whether the host answered: true once it has (reachable, stale, delay, probe, permanent); false
+    /// while resolution is failing (incomplete: no answer yet; failed: no answer to any probe); nil
+    /// when ARP says nothing about it (noarp, none).
+    public var answers: Bool? {
+        switch self {
+        case .reachable, .stale, .delay, .probe, .permanent: true
+        case .incomplete, .failed: false
+        case .noarp, .none: nil
+        }
+    }
 }

@@ -2,6 +2,7 @@ import FwdwatchConfig
 import FwdwatchCore
 import FwdwatchFirewall
 import FwdwatchJournal
+import FwdwatchMetrics
 import FwdwatchNetlink
 import FwdwatchProc
 import Logging
@@ -23,6 +24,9 @@ public struct Daemon: Service {
         public var configPath: String?
         public var procRoot: String
         public var receiveBufferBytes: Int
+        /// Prometheus metrics to keep up to date (and, with `[metrics] textfile-directory`, to write out);
+        /// nil = no metrics.
+        public var metrics: DaemonMetrics?
 
         public init(configPath: String? = nil, procRoot: String = "/", receiveBufferBytes: Int = 4 << 20) {
             self.configPath = configPath
@@ -57,6 +61,8 @@ public struct Daemon: Service {
         case watchdog
         case reload
         case flapHoldExpired
+        /// A repair's coalescing window has passed: evaluate again (see `ForwardingRepairer.Outcome.wrote`).
+        case repairFollowUp
     }
 
     public func run() async throws {
@@ -113,8 +119,17 @@ public struct Daemon: Service {
                     }
                 }
 
+                var textfile = options.metrics.flatMap { _ in
+                    configuration.metrics.textfileDirectory.map { MetricsTextfile(directory: $0) }
+                }
                 func sweep() {
-                    if let reason = state.sweep(logger: logger) {
+                    let started = ContinuousClock.now
+                    let unavailable = state.sweep(logger: logger)
+                    options.metrics?.recordSweep(
+                        duration: .now - started, dropSample: state.dropSample,
+                        inAddrErrors: state.proc.ipCounters["InAddrErrors"],
+                        firewallRulesReadable: state.firewall?.unavailableReason == nil)
+                    if let reason = unavailable {
                         sink.notice(
                             DaemonNotice(
                                 "Published-port checks are off: \(reason)", id: JournalMessageID.error,
@@ -132,9 +147,11 @@ public struct Daemon: Service {
                     case .netlink(.changed(let netlink, let events)):
                         state.netlink = netlink
                         state.eventsProcessed += events
+                        options.metrics?.recordNetlinkEvents(events)
                     case .netlink(.resynced(let netlink, let reason)):
                         state.netlink = netlink
                         state.resyncs += 1
+                        options.metrics?.recordResync()
                         sink.notice(
                             DaemonNotice(
                                 "Netlink events were lost (\(reason)); the whole state was re-read and compared.",
@@ -201,11 +218,45 @@ public struct Daemon: Service {
                         notifier.ready()
                     case .flapHoldExpired:
                         flapTimerPending = false
+                    case .repairFollowUp:
+                        break
                     }
                     guard state.netlink != nil else { continue }
 
+                    let evaluationStarted = ContinuousClock.now
                     let transitions = state.evaluate()
+                    let evaluationTook = ContinuousClock.now - evaluationStarted
+                    // Repair first (every millisecond of forwarding=0 drops traffic), then log the alert
+                    // that called for it, then the repair.
+                    let repairs = state.repair()
                     if !transitions.isEmpty { sink.emit(transitions) }
+                    for notice in repairs.notices { sink.notice(notice) }
+                    if repairs.wrote {
+                        let delay = state.configuration.daemon.coalescingWindow + .milliseconds(5)
+                        group.addTask {
+                            try? await Task.sleep(for: delay)
+                            feed.yield(.repairFollowUp)
+                        }
+                    }
+                    if let metrics = options.metrics {
+                        let changed = metrics.recordEvaluation(
+                            state.lastEvaluation, alerts: state.tracker.active + state.tracker.clearing,
+                            transitions: transitions, duration: evaluationTook)
+                        switch textfile?.update(now: .now, problemStateChanged: changed, text: metrics.exposition) {
+                        case .failed(let reason):
+                            sink.notice(
+                                DaemonNotice(
+                                    "Cannot write the metrics textfile (\(reason)); retrying after each evaluation.",
+                                    id: JournalMessageID.error, priority: .warning))
+                        case .recovered:
+                            sink.notice(
+                                DaemonNotice(
+                                    "The metrics textfile \(textfile?.path ?? "") is written again.",
+                                    id: JournalMessageID.error, priority: .notice))
+                        case .quiet, nil:
+                            break
+                        }
+                    }
                     let status = Report.statusLine(state.lastEvaluation)
                     if status != lastStatus {
                         notifier.status(status)
@@ -273,6 +324,10 @@ struct LoopState {
     /// The netfilter rules, re-read on every sweep and on nf_tables change notifications.
     var firewall: FirewallReading?
     var lastEvaluation = Evaluation(findings: [])
+    /// `net.ipv4.conf.all.forwarding` as the last evaluation saw it: repairs are made only while it is 1.
+    var allForwarding: Int?
+    /// Opt-in repair of per-interface forwarding (`[repair]`), with its rate limit.
+    var repairer: ForwardingRepairer
     var eventsProcessed = 0
     var resyncs = 0
     var evaluations = 0
@@ -284,6 +339,7 @@ struct LoopState {
             flapHoldSeconds: configuration.daemon.flapHold.seconds,
             settleSeconds: AlertTracker.settleSeconds(of: RuleRegistry.all))
         self.procReader = procReader
+        self.repairer = ForwardingRepairer(writer: ProcWriter(root: procReader.root))
         self.clock = clock
         self.start = clock.now
     }
@@ -325,6 +381,10 @@ struct LoopState {
         if fresh.daemon.coalescingWindow != old.coalescingWindow { keys.append("daemon.coalesce-milliseconds") }
         if fresh.daemon.flapHold != old.flapHold { keys.append("daemon.flap-hold-seconds") }
         if fresh.daemon.logTarget != old.logTarget { keys.append("daemon.log-target") }
+        if fresh.metrics.listen != configuration.metrics.listen { keys.append("metrics.listen") }
+        if fresh.metrics.textfileDirectory != configuration.metrics.textfileDirectory {
+            keys.append("metrics.textfile-directory")
+        }
         return keys
     }
 
@@ -338,8 +398,17 @@ struct LoopState {
         let snapshot = SnapshotAssembler.assemble(
             netlink: netlink, proc: proc, dropSample: dropSample, firewall: firewall)
         lastEvaluation = evaluator.evaluate(snapshot)
+        allForwarding = snapshot.ipv4Conf["all"]?.forwarding
         evaluations += 1
         return tracker.update(lastEvaluation.findings, now: now())
+    }
+
+    /// Makes the repairs `[repair]` allows for the last evaluation (read each turn, so a reload applies
+    /// at once).
+    mutating func repair() -> ForwardingRepairer.Outcome {
+        repairer.repair(
+            findings: lastEvaluation.findings, allForwarding: allForwarding, policy: configuration.repair,
+            settings: configuration.settings, now: now())
     }
 }
 

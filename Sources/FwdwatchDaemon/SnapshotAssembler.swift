@@ -45,7 +45,10 @@ public enum SnapshotAssembler {
             ipCounters: proc.ipCounters,
             dropSample: dropSample,
             firewall: firewall?.state,
-            firewallUnavailable: firewall?.unavailableReason)
+            firewallUnavailable: firewall?.unavailableReason,
+            neighbours: netlink.neighbours.sorted {
+                ($0.interfaceIndex, $0.address) < ($1.interfaceIndex, $1.address)
+            })
     }
 }
 

@@ -40,6 +40,10 @@ public struct FirewallReader: Sendable {
         var state = FirewallState()
         var refused: [String] = []
         var anyToolRan = false
+        /// Whether some tool printed its rules (possibly none): then the reading stands, even if another
+        /// tool was refused (iptables-legacy-save needs root for /proc/net/ip_tables_names, which
+        /// CAP_NET_ADMIN alone does not give).
+        var anyToolRead = false
 
         let generic = tool("iptables-save")
         let genericBackend = generic.flatMap(backend(of:))
@@ -53,9 +57,12 @@ public struct FirewallReader: Sendable {
             case .refused(let message): refused.append(message)
             case .failed(let message): state.problems.append(message)
             case .output(let text):
+                anyToolRead = true
                 let parsed = IptablesSaveParser.parse(text, backend: backend)
                 if backend == .iptablesLegacy && !Self.holdsRules(parsed) { continue }
-                state.tables += parsed.tables
+                // A table iptables-nft cannot show holds native nft chains: nft -j lists it below.
+                let native = backend == .iptablesNFT ? Self.incompatibleTables(in: text) : []
+                state.tables += parsed.tables.filter { !native.contains($0.name) }
                 state.problems += parsed.problems
             }
         }
@@ -70,6 +77,7 @@ public struct FirewallReader: Sendable {
             case .refused(let message): refused.append(message)
             case .failed(let message): state.problems.append(message)
             case .output(let json):
+                anyToolRead = true
                 let parsed = NftablesRulesetParser.parse(json, excluding: iptablesTables)
                 state.tables += parsed.tables
                 state.problems += parsed.problems
@@ -81,11 +89,23 @@ public struct FirewallReader: Sendable {
         guard anyToolRan else {
             return .unavailable(reason: "neither iptables-save nor nft is installed; NAT checks are off")
         }
-        if !refused.isEmpty && state.tables.isEmpty {
+        if !refused.isEmpty && !anyToolRead {
             return .unavailable(reason: "\(Self.needsCapability) (\(refused[0]))")
         }
         state.problems += refused
         return .state(state)
+    }
+
+    /// The tables iptables-nft-save could not show because native nftables chains live in them; it
+    /// prints only a comment and the built-in chains for them ("# Table `nat' contains incompatible
+    /// base-chains, use 'nft' tool to list them.", or "# Table `nat' is incompatible, ..." in other versions).
+    static func incompatibleTables(in text: String) -> Set<String> {
+        var names = Set<String>()
+        for line in text.split(separator: "\n") where line.hasPrefix("# Table `") && line.contains("incompatible") {
+            let name = line.dropFirst("# Table `".count).prefix { $0 != "'" }
+            if !name.isEmpty { names.insert(String(name)) }
+        }
+        return names
     }
 
     /// Whether a legacy reading holds anything: on a host that uses iptables-nft, iptables-legacy-save

@@ -20,6 +20,12 @@ public enum JournalMessageID {
     public static let backlogDelivered = "25bb1c0eeff54e97a8f334b5f58e215d"
     /// More alerts failed to reach journald than the backlog holds: the oldest were only written to stderr.
     public static let backlogOverflow = "4c3e87e6ce454ca8957a141bec7ee7d7"
+    /// Opt-in repair wrote `net.ipv4.conf.<iface>.forwarding=1`.
+    public static let repaired = "fe8084ed519c45e2821817ff6e7f1d61"
+    /// An interface used up its repairs for the hour: something keeps writing 0; it is no longer repaired.
+    public static let repairLimitReached = "5e0d161c830c4b83be71b7bafabbf320"
+    /// A repair could not be written (read-only /proc/sys, no CAP_NET_ADMIN, ...).
+    public static let repairFailed = "27d481fbe89949469987b1e23bd9e9f6"
 
     /// Every notice id with a short name, for the catalog test and `fwdwatch` documentation.
     public static let all: [(name: String, id: String)] = [
@@ -31,6 +37,9 @@ public enum JournalMessageID {
         ("error", error),
         ("backlogDelivered", backlogDelivered),
         ("backlogOverflow", backlogOverflow),
+        ("repaired", repaired),
+        ("repairLimitReached", repairLimitReached),
+        ("repairFailed", repairFailed),
     ]
 
     /// The MESSAGE_ID an alert transition is logged with.

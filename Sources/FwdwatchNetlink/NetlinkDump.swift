@@ -1,5 +1,5 @@
-/// One-shot read of links (with bridge port states), addresses, IPv4 routes and IPv4/IPv6 netconf,
-/// for `fwdwatch check` and `fwdwatch snapshot`.
+/// One-shot read of links (with bridge port states), addresses, IPv4 routes, IPv4/IPv6 netconf and
+/// the IPv4 neighbour table, for `fwdwatch check` and `fwdwatch snapshot`.
 public enum NetlinkDump {
     /// Opens a socket, dumps everything, closes. Dumps interrupted by a concurrent change
     /// (NLM_F_DUMP_INTR) are retried a few times.

@@ -16,19 +16,25 @@ public struct NetlinkState: Sendable, Equatable {
     public var ipv4Netconf: [String: NetconfValues]
     /// IPv6 netconf `forwarding` by interface name, with `all` and `default`; empty when IPv6 is off.
     public var ipv6Forwarding: [String: Int]
+    /// The IPv4 neighbour (ARP) table by interface and address, without NOARP and NONE entries. Only
+    /// an entry that starts or stops failing (FAILED, INCOMPLETE) is published at once; other neighbour
+    /// changes ride along with the next update (see `NeighbourChange`).
+    public var neighbours: [Neighbour]
 
     public init(
         links: [Link] = [],
         addresses: [Address] = [],
         routes: [Route] = [],
         ipv4Netconf: [String: NetconfValues] = [:],
-        ipv6Forwarding: [String: Int] = [:]
+        ipv6Forwarding: [String: Int] = [:],
+        neighbours: [Neighbour] = []
     ) {
         self.links = links
         self.addresses = addresses
         self.routes = routes
         self.ipv4Netconf = ipv4Netconf
         self.ipv6Forwarding = ipv6Forwarding
+        self.neighbours = neighbours
     }
 }
 

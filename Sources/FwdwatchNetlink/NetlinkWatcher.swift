@@ -9,7 +9,7 @@ import Musl
 #endif
 
 /// Watches rtnetlink for the daemon: a dedicated thread keeps libnl caches of links, bridge ports,
-/// addresses, IPv4 routes and netconf up to date and publishes coalesced states.
+/// addresses, IPv4 routes, netconf and IPv4 neighbours up to date and publishes coalesced states.
 public final class NetlinkWatcher: Sendable {
     private let configuration: WatcherConfiguration
     private let control = WatcherControl()
@@ -38,7 +38,7 @@ public final class NetlinkWatcher: Sendable {
     }
 
     /// Starts the watcher thread: it subscribes to RTNLGRP_LINK, IPV4_IFADDR, IPV6_IFADDR,
-    /// IPV4_ROUTE, IPV4_NETCONF and IPV6_NETCONF first, then dumps, yields `.initial`, then applies
+    /// IPV4_ROUTE, IPV4_NETCONF, IPV6_NETCONF and NEIGH first, then dumps, yields `.initial`, then applies
     /// live events. Throws when the sockets cannot be opened. Call once.
     public func updates() throws -> AsyncStream<NetlinkUpdate> {
         let wakeup = try control.start()
@@ -102,7 +102,7 @@ struct WatcherConfiguration: Sendable {
     static let groups: [Int32] = [
         Int32(RTNLGRP_LINK.rawValue), Int32(RTNLGRP_IPV4_IFADDR.rawValue), Int32(RTNLGRP_IPV6_IFADDR.rawValue),
         Int32(RTNLGRP_IPV4_ROUTE.rawValue), Int32(RTNLGRP_IPV4_NETCONF.rawValue),
-        Int32(RTNLGRP_IPV6_NETCONF.rawValue),
+        Int32(RTNLGRP_IPV6_NETCONF.rawValue), Int32(RTNLGRP_NEIGH.rawValue),
     ]
 }
 

@@ -16,6 +16,10 @@ final class RtnetlinkCaches {
     private let routes: OpaquePointer
     /// IPv4 and IPv6 netconf; libnl merges the partial RTM_NEWNETCONF messages into these objects.
     private let netconf: OpaquePointer
+    /// The neighbour table. libnl 3.7 dumps neighbours of every family or of AF_BRIDGE only (an
+    /// AF_INET cache fails with NLE_INVAL): the dump brings IPv6 entries too, events only IPv4 ones,
+    /// and the state keeps IPv4 only.
+    private let neighbours: OpaquePointer
 
     init() throws {
         links = try Self.allocate("route/link", family: RtnetlinkFamily.unspecified, what: "links")
@@ -23,10 +27,11 @@ final class RtnetlinkCaches {
         addresses = try Self.allocate("route/addr", family: RtnetlinkFamily.unspecified, what: "addresses")
         routes = try Self.allocate("route/route", family: RtnetlinkFamily.ipv4, what: "routes")
         netconf = try Self.allocate("route/netconf", family: nil, what: "netconf")
+        neighbours = try Self.allocate("route/neigh", family: RtnetlinkFamily.unspecified, what: "neighbours")
     }
 
     deinit {
-        for cache in [links, bridgeLinks, addresses, routes, netconf] {
+        for cache in [links, bridgeLinks, addresses, routes, netconf, neighbours] {
             nl_cache_free(cache)
         }
     }
@@ -55,6 +60,7 @@ final class RtnetlinkCaches {
         try refill(addresses, "dumping addresses", socket)
         try refill(routes, "dumping routes", socket)
         try refill(netconf, "dumping netconf", socket)
+        try refill(neighbours, "dumping neighbours", socket)
     }
 
     /// Re-dumps the IPv4 routes: the kernel removes the routes of a link that goes down without
@@ -86,6 +92,9 @@ final class RtnetlinkCaches {
         case applied
         /// A cache changed, and a link went down or away: its IPv4 routes vanished silently.
         case appliedRoutesStale
+        /// A cache changed in a way no finding depends on (a neighbour's REACHABLE -> STALE): it needs
+        /// no update of its own and rides along with the next one.
+        case appliedQuietly
         /// libnl could not parse the message; it was skipped.
         case malformed(Int32)
     }
@@ -113,6 +122,12 @@ final class RtnetlinkCaches {
             }
         case Int32(RTM_NEWNETCONF), Int32(RTM_DELNETCONF):
             target = netconf
+        case Int32(RTM_NEWNEIGH), Int32(RTM_DELNEIGH):
+            switch Self.leadingFamily(header) {
+            case RtnetlinkFamily.ipv4: target = neighbours
+            case nil: return .malformed(-NLE_MSG_TOOSHORT)
+            default: return .ignored
+            }
         default:
             return .ignored
         }
@@ -136,15 +151,30 @@ final class RtnetlinkCaches {
 
     private func include(_ object: OpaquePointer, into cache: OpaquePointer, outcome: inout EventOutcome) {
         var routesStale = false
+        var quiet = false
         if cache == links {
             routesStale = linkGoesDown(object)
+        } else if cache == neighbours {
+            quiet = !neighbourChangeMatters(object)
         }
         let result = nl_cache_include(cache, object, nil, nil)
         if result < 0 {
             outcome = .malformed(result)
         } else {
-            outcome = routesStale ? .appliedRoutesStale : .applied
+            outcome = routesStale ? .appliedRoutesStale : quiet ? .appliedQuietly : .applied
         }
+    }
+
+    /// Whether a neighbour event, about to be applied, changes what the rules can see (see
+    /// `NeighbourChange`).
+    private func neighbourChangeMatters(_ object: OpaquePointer) -> Bool {
+        var before: Neighbour?
+        if let old = nl_cache_search(neighbours, object) {
+            before = LibnlObjects.neighbour(old)
+            nl_object_put(old)
+        }
+        let after = nl_object_get_msgtype(object) == Int32(RTM_DELNEIGH) ? nil : LibnlObjects.neighbour(object)
+        return NeighbourChange.mattersToRules(from: before, to: after)
     }
 
     /// True for the removal of a link, or for a link that was up and is now administratively down.
@@ -203,9 +233,14 @@ final class RtnetlinkCaches {
             default: break
             }
         }
+        var neighbours: [Neighbour] = []
+        forEach(self.neighbours) { object in
+            if let neighbour = LibnlObjects.neighbour(object) { neighbours.append(neighbour) }
+        }
+        neighbours.sort(by: NeighbourChange.canonicalOrder)
         return NetlinkState(
             links: links, addresses: addresses, routes: routes,
-            ipv4Netconf: ipv4Netconf, ipv6Forwarding: ipv6Forwarding
+            ipv4Netconf: ipv4Netconf, ipv6Forwarding: ipv6Forwarding, neighbours: neighbours
         )
     }
 

@@ -133,6 +133,8 @@ final class WatcherLoop {
             pendingEvents += 1
             changed = true
             routesStale = true
+        case .appliedQuietly:
+            pendingEvents += 1  // published with the next change that matters
         case .malformed:
             control.countSkippedMessage()  // a later event or resync corrects the caches
         }

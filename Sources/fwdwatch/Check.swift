@@ -72,6 +72,8 @@ struct CheckResult: Encodable {
     var bridges: Int
     var ports: Int
     var publishedPorts: [PublishedPortStatus]
+    /// Why the published-port rules did not run (the firewall rules could not be read); absent when they ran.
+    var firewallUnavailable: String?
 
     init(_ evaluation: Evaluation) {
         status = evaluation.status
@@ -79,5 +81,6 @@ struct CheckResult: Encodable {
         bridges = evaluation.bridges
         ports = evaluation.ports
         publishedPorts = evaluation.publishedPorts
+        firewallUnavailable = evaluation.firewallUnavailable
     }
 }

@@ -3,6 +3,7 @@ import FwdwatchConfig
 import FwdwatchCore
 import FwdwatchDaemon
 import FwdwatchJournal
+import FwdwatchMetrics
 import Logging
 import ServiceLifecycle
 
@@ -47,9 +48,25 @@ extension Fwdwatch {
                 logTarget ?? configuration.daemon.logTarget.flatMap(LogTarget.init(rawValue:)) ?? LogTarget.automatic()
             let sink = target.makeSink()
             let logger = target.makeLogger()
+            var options = Daemon.Options(
+                configPath: host.config, procRoot: host.procRoot, receiveBufferBytes: netlinkReceiveBuffer)
+            // Metrics exist when a way out is configured; the endpoint listens before the daemon starts,
+            // so a port in use stops it at once, with the address in the message.
+            var endpoint: MetricsEndpoint?
+            if configuration.metrics.listen != nil || configuration.metrics.textfileDirectory != nil {
+                let metrics = DaemonMetrics(version: Fwdwatch.version)
+                options.metrics = metrics
+                if let listen = configuration.metrics.listen {
+                    do {
+                        endpoint = try await MetricsEndpoint.start(listen: listen, metrics: metrics)
+                    } catch {
+                        CommandSupport.fail("\(configuration.path ?? "configuration"): \(error)")
+                        throw ExitCode.failure
+                    }
+                }
+            }
             let daemon = Daemon(
-                options: .init(
-                    configPath: host.config, procRoot: host.procRoot, receiveBufferBytes: netlinkReceiveBuffer),
+                options: options,
                 configuration: configuration, sink: sink, notifier: SystemdNotifier(), logger: logger)
             let group = ServiceGroup(
                 configuration: .init(
@@ -58,7 +75,9 @@ extension Fwdwatch {
                     logger: logger))
             do {
                 try await group.run()
+                await endpoint?.shutdown()
             } catch {
+                await endpoint?.shutdown()
                 CommandSupport.fail("\(error)")
                 throw ExitCode.failure
             }

@@ -229,7 +229,10 @@ struct AlertTrackerTests {
     @Test("the registry's settle times are the ones the transient-state rules ask for")
     func settleTimesFromRules() {
         let times = AlertTracker.settleSeconds(of: RuleRegistry.all)
-        #expect(Set(times.keys) == ["bridge-port-not-forwarding", "bridge-no-carrier", "veth-detached"])
+        #expect(
+            Set(times.keys) == [
+                "bridge-port-not-forwarding", "bridge-no-carrier", "veth-detached", "dnat-target-not-answering",
+            ])
         #expect(times.values.allSatisfy { $0 == 5 })
     }
 }

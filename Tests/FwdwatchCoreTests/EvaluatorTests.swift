@@ -165,7 +165,8 @@ struct RuleRegistryTests {
         "bridge-no-carrier", "bridge-no-address", "bridge-route-missing", "bridge-route-shadowed",
         "bridge-port-not-forwarding", "veth-detached", "default-route-missing", "rp-filter-strict-asymmetric",
         "conntrack-table-near-full", "bridge-nf-call-disabled", "in-addr-errors-rising",
-        "published-port-unreachable", "forward-chain-blocks-bridge", "dnat-target-not-on-bridge", "dnat-rule-missing",
+        "published-port-unreachable", "forward-chain-blocks-bridge", "dnat-target-not-on-bridge",
+        "dnat-target-not-answering", "dnat-rule-missing",
         "masquerade-missing",
     ]
 
@@ -193,5 +194,25 @@ struct RuleRegistryTests {
             #expect(RuleRegistry.rule(rule.id)?.id == rule.id)
         }
         #expect(RuleRegistry.rule("no-such-rule") == nil)
+    }
+}
+
+@Suite("Evaluation without the firewall rules")
+struct FirewallUnavailableTests {
+    @Test("the reason reaches the evaluation and the text report, so an OK does not hide the skipped checks")
+    func reasonIsReported() {
+        var host = DockerHost()
+        host.snapshot.firewallUnavailable = "iptables-save: Permission denied (you must be root)"
+        let evaluation = host.evaluate()
+        #expect(evaluation.status == .ok)
+        #expect(evaluation.firewallUnavailable == host.snapshot.firewallUnavailable)
+        #expect(Report.text(evaluation).contains("published-port checks are off: iptables-save: Permission denied"))
+    }
+
+    @Test("read rules: no such line")
+    func rulesRead() {
+        let evaluation = DockerHost.withRules().evaluate()
+        #expect(evaluation.firewallUnavailable == nil)
+        #expect(!Report.text(evaluation).contains("checks are off"))
     }
 }

@@ -95,5 +95,5 @@ import Testing
 
 /// How many rules `fwdwatch rules` must list: update it with the registry (the core tests check the ids).
 enum RuleCount {
-    static let expected = 20
+    static let expected = 21
 }

@@ -78,10 +78,10 @@ struct DnatDeletedTrafficTests {
         defer { topology.delete() }
         try topology.host.exec(
             ["iptables-restore"], input: try String(contentsOfFile: PublishedPortTrafficTests.rules, encoding: .utf8))
-        let server = try ContainerWebServer(topology)
+        let server = try NamespaceWebServer(topology.container, address: "172.17.0.2", port: 80)
         defer { server.stop() }
         #expect(
-            try waitUntil(timeout: .seconds(15), interval: .milliseconds(100)) { try ContainerWebServer.clientReaches(topology) },
+            try waitUntil(timeout: .seconds(15), interval: .milliseconds(100)) { try clientReaches(topology) },
             "\(server.diagnosis)")
         #expect(try checkFinding(topology, rule: "dnat-rule-missing") == nil)
 
@@ -94,7 +94,7 @@ struct DnatDeletedTrafficTests {
         #expect(daemon.waitUntilStarted(), "stderr: \(daemon.stderr)")
 
         try topology.host.exec(["iptables", "-t", "nat", "-D"] + Self.dnat)
-        #expect(try !ContainerWebServer.clientReaches(topology), "the breakage must be real")
+        #expect(try !clientReaches(topology), "the breakage must be real")
         let finding = try checkFinding(topology, rule: "dnat-rule-missing")
         #expect(finding?["subject"] as? String == "172.17.0.2:80/tcp")
         #expect(finding?["interface"] as? String == "docker0")
@@ -102,7 +102,7 @@ struct DnatDeletedTrafficTests {
         #expect(daemon.waitForAlert("raised", rule: "dnat-rule-missing", subject: "172.17.0.2:80/tcp") != nil)
 
         try topology.host.exec(["iptables", "-t", "nat", "-A"] + Self.dnat)
-        #expect(try waitUntil(timeout: .seconds(10), interval: .milliseconds(100)) { try ContainerWebServer.clientReaches(topology) })
+        #expect(try waitUntil(timeout: .seconds(10), interval: .milliseconds(100)) { try clientReaches(topology) })
         #expect(try checkFinding(topology, rule: "dnat-rule-missing") == nil)
         #expect(daemon.waitForAlert("resolved", rule: "dnat-rule-missing", subject: "172.17.0.2:80/tcp") != nil)
         try expectConverged(daemon, topology.host, quiet: .seconds(1), "the daemon and check agree")

@@ -176,6 +176,33 @@ struct FirewallReaderFailureTests {
         #expect(reason.contains("Permission denied"))
     }
 
+    @Test(
+        "as the unit runs it (not root, CAP_NET_ADMIN only): nft reads, a refused iptables-legacy-save is a problem, not unavailability",
+        .enabled(if: isRoot, "needs root to change user with setpriv"))
+    func dynamicUserWithCapability() throws {
+        // An empty namespace: no rules at all, which must read as "no rules", not as "cannot read".
+        let namespace = try NetworkNamespace()
+        defer { namespace.delete() }
+        let keep =
+            "exec ip netns exec \(namespace.name) setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all,+net_admin --ambient-caps=+net_admin"
+        let tools = try FakeTools([
+            "iptables-legacy-save": "\(keep) /usr/sbin/iptables-legacy-save \"$@\"",
+            "nft": "\(keep) /usr/sbin/nft \"$@\"",
+        ])
+        // Make sure the legacy names file exists, as on any host where iptables-legacy was ever used:
+        // it is root-only (0440), which CAP_NET_ADMIN does not open.
+        _ = try? Shell.run(["modprobe", "ip_tables"], check: false)
+        let reading = FirewallReader(toolDirectories: [tools.directory]).read()
+        guard case .state(let state) = reading else {
+            Issue.record("expected the nft reading to stand, got \(reading)")
+            return
+        }
+        #expect(state.tables.isEmpty)
+        if FileManager.default.fileExists(atPath: "/proc/net/ip_tables_names") {
+            #expect(state.problems.contains { $0.contains("Permission denied") }, "\(state.problems)")
+        }
+    }
+
     @Test("no tools at all: unavailable")
     func noTools() throws {
         let tools = try FakeTools([:])

@@ -44,14 +44,6 @@ struct PublishedPortTrafficTests {
             heal: [["ip", "link", "set", "docker0", "up"]]),
     ]
 
-    /// Whether the client gets an answer from the published port.
-    func clientReaches(_ topology: IncidentTopology) throws -> Bool {
-        let result = try topology.client.exec(
-            ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", "http://192.0.2.10:10001/"],
-            check: false)
-        return result.stdout == "200"
-    }
-
     func portFinding(_ topology: IncidentTopology) throws -> (status: Int32, finding: [String: Any]?) {
         let result = try topology.host.exec(
             [fwdwatchBinary(), "check", "--json", "--sample", "0", "--config", "/dev/null"], check: false)
@@ -65,24 +57,11 @@ struct PublishedPortTrafficTests {
         let topology = try IncidentTopology()
         defer { topology.delete() }
         try topology.host.exec(["iptables-restore"], input: try String(contentsOfFile: Self.rules, encoding: .utf8))
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        server.arguments = ["netns", "exec", topology.container.name, "python3", "-m", "http.server", "80", "--bind", "172.17.0.2"]
-        let serverLog = FileManager.default.temporaryDirectory.appendingPathComponent("fwt-http-\(randomSuffix()).log")
-        FileManager.default.createFile(atPath: serverLog.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: serverLog) }
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = try FileHandle(forWritingTo: serverLog)
-        try server.run()
-        defer {
-            // SIGKILL by PID: a child started from a dispatch worker thread inherits its blocked signals,
-            // so the server would ignore SIGTERM.
-            kill(server.processIdentifier, SIGKILL)
-            server.waitUntilExit()
-        }
+        let server = try NamespaceWebServer(topology.container, address: "172.17.0.2", port: 80)
+        defer { server.stop() }
         #expect(
             try waitUntil(timeout: .seconds(15), interval: .milliseconds(100)) { try clientReaches(topology) },
-            "server running: \(server.isRunning), log: \((try? String(contentsOf: serverLog, encoding: .utf8)) ?? "")")
+            "\(server.diagnosis)")
         let healthy = try portFinding(topology)
         #expect(healthy.finding == nil)
 

@@ -128,7 +128,8 @@ for path in ./usr/bin/fwdwatch ./lib/systemd/system/fwdwatch.service ./usr/lib/s
     ./etc/fwdwatch/fwdwatch.toml ./usr/share/man/man8/fwdwatch.8.gz ./usr/share/man/man5/fwdwatch.toml.5.gz \
     ./usr/share/bash-completion/completions/fwdwatch ./usr/share/zsh/vendor-completions/_fwdwatch \
     ./usr/share/fish/vendor_completions.d/fwdwatch.fish ./usr/share/fwdwatch/prometheus/fwdwatch-alerts.yml \
-    ./usr/share/doc/fwdwatch/copyright \
+    ./usr/share/doc/fwdwatch/copyright ./usr/share/doc/fwdwatch/examples/repair.conf \
+    ./usr/share/doc/fwdwatch/examples/textfile.conf \
     ./usr/share/doc/fwdwatch/changelog.Debian.gz; do
     if grep -qx -- "$path" <<<"$contents"; then pass "package contains ${path#.}"; else fail "package lacks ${path#.}"; fi
 done
@@ -272,8 +273,8 @@ check "dpkg -L lists $(wc -l <"$work/files") paths (/usr/bin/fwdwatch among them
 
 # --- 4. edit the conffile, upgrade ---------------------------------------------------------------------------
 stage "edit the conffile, upgrade to $upgrade_version"
-# The shipped file ends in [daemon] with every key commented out: a real setting goes at the end.
-in_container sh -c 'printf "%s\n" "# local edit by deb.sh" "sweep-interval-seconds = 7" >>/etc/fwdwatch/fwdwatch.toml'
+# Every key of the shipped file is commented out: uncomment one in place, as an operator does.
+in_container sed -i 's/^# sweep-interval-seconds = 5$/sweep-interval-seconds = 7/' /etc/fwdwatch/fwdwatch.toml
 check "the edited configuration is valid (fwdwatch check exits 0, 1 or 2)" \
     bash -c "nsenter -t $container_pid -a /usr/bin/fwdwatch check --sample 0 >/dev/null 2>&1; test \$? -le 2"
 if as_unit dpkg -i "/pkg/$(basename "$second")" >"$work/upgrade.log" 2>&1; then pass "dpkg -i (upgrade)"; else

@@ -9,7 +9,7 @@ public struct PublishedPortUnreachable: Rule {
 
     public func evaluate(_ host: HostView) -> [Finding] {
         zip(host.publishedPorts, host.portPaths).compactMap { port, paths in
-            let broken = paths.filter(\.isBroken)
+            let broken = paths.filter(\.isBrokenOnHost)
             guard !broken.isEmpty else { return nil }
             let reasons = broken.compactMap { path in path.firstBroken.map { "\(path.ingress) because \($0.detail)" } }
             let fixes = broken.compactMap(\.firstBroken?.fix).reduce(into: [String]()) { fixes, fix in
