@@ -20,9 +20,7 @@ public struct ProcWriter: Sendable {
 
     public init(root: String = "/") {
         self.root = root
-        var base = root
-        while base.hasSuffix("/") { base.removeLast() }
-        self.procPath = base + "/proc"
+        self.procPath = ProcReader(root: root).procPath
     }
 
     /// `<root>/proc/sys/net/ipv4/conf/<interface>/forwarding`.

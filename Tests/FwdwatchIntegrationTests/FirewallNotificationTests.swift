@@ -35,11 +35,8 @@ struct FirewallNotificationTests {
         try topology.host.exec(
             ["iptables-restore"], input: try String(contentsOfFile: PublishedPortTrafficTests.rules, encoding: .utf8))
 
-        let config = FileManager.default.temporaryDirectory.appendingPathComponent("fwt-nft-\(randomSuffix()).toml").path
-        try "[daemon]\nsweep-interval-seconds = 3600\nflap-hold-seconds = 0\n".write(
-            toFile: config, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: config) }
-        let daemon = try DaemonProcess(namespace: topology.host, config: config)
+        let daemon = try DaemonProcess(
+            namespace: topology.host, configText: "[daemon]\nsweep-interval-seconds = 3600\nflap-hold-seconds = 0\n")
         defer { daemon.stop() }
         #expect(daemon.waitUntilStarted(), "stderr: \(daemon.stderr)")
         #expect(!daemon.activeKeys.contains("published-port-unreachable 10001/tcp"))
@@ -85,11 +82,8 @@ struct DnatDeletedTrafficTests {
             "\(server.diagnosis)")
         #expect(try checkFinding(topology, rule: "dnat-rule-missing") == nil)
 
-        let config = FileManager.default.temporaryDirectory.appendingPathComponent("fwt-dnat-\(randomSuffix()).toml").path
-        try "[daemon]\nsweep-interval-seconds = 3600\nflap-hold-seconds = 0\n".write(
-            toFile: config, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: config) }
-        let daemon = try DaemonProcess(namespace: topology.host, config: config)
+        let daemon = try DaemonProcess(
+            namespace: topology.host, configText: "[daemon]\nsweep-interval-seconds = 3600\nflap-hold-seconds = 0\n")
         defer { daemon.stop() }
         #expect(daemon.waitUntilStarted(), "stderr: \(daemon.stderr)")
 

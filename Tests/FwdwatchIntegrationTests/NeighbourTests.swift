@@ -142,11 +142,8 @@ struct NeighbourTests {
         #expect(healthy.findings["dnat-target-not-answering"] == nil)
         #expect(healthy.neighbourHop?["passes"] as? Bool == true, "\(healthy.neighbourHop ?? [:])")
 
-        let config = FileManager.default.temporaryDirectory.appendingPathComponent("fwt-nb-\(randomSuffix()).toml").path
-        try "[daemon]\nsweep-interval-seconds = 1\nflap-hold-seconds = 0\n".write(
-            toFile: config, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: config) }
-        let daemon = try DaemonProcess(namespace: topology.host, config: config)
+        let daemon = try DaemonProcess(
+            namespace: topology.host, configText: "[daemon]\nsweep-interval-seconds = 1\nflap-hold-seconds = 0\n")
         defer { daemon.stop() }
         #expect(daemon.waitUntilStarted(), "stderr: \(daemon.stderr)")
         #expect(!daemon.activeKeys.contains("dnat-target-not-answering 10001/tcp"))

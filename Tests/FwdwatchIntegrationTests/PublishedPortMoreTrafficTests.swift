@@ -400,10 +400,8 @@ struct PublishedPortMoreTrafficTests {
             try waitUntil(timeout: .seconds(15), interval: .milliseconds(100)) { try clientReaches(topology) },
             "\(server.diagnosis)")
 
-        let config = FileManager.default.temporaryDirectory.appendingPathComponent("fwt-more-\(randomSuffix()).toml").path
-        try "[daemon]\nsweep-interval-seconds = 1\nflap-hold-seconds = 0\n".write(toFile: config, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: config) }
-        let daemon = try DaemonProcess(namespace: topology.host, config: config)
+        let daemon = try DaemonProcess(
+            namespace: topology.host, configText: "[daemon]\nsweep-interval-seconds = 1\nflap-hold-seconds = 0\n")
         defer { daemon.stop() }
         #expect(daemon.waitUntilStarted(), "stderr: \(daemon.stderr)")
         #expect(daemon.activeKeys.isEmpty, "healthy at the start: \(daemon.activeKeys)")

@@ -65,10 +65,8 @@ struct PublishedPortTrafficTests {
         let healthy = try portFinding(topology)
         #expect(healthy.finding == nil)
 
-        let config = FileManager.default.temporaryDirectory.appendingPathComponent("fwt-ports-\(randomSuffix()).toml").path
-        try "[daemon]\nsweep-interval-seconds = 1\nflap-hold-seconds = 0\n".write(toFile: config, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: config) }
-        let daemon = try DaemonProcess(namespace: topology.host, config: config)
+        let daemon = try DaemonProcess(
+            namespace: topology.host, configText: "[daemon]\nsweep-interval-seconds = 1\nflap-hold-seconds = 0\n")
         defer { daemon.stop() }
         #expect(daemon.waitUntilStarted(), "stderr: \(daemon.stderr)")
         #expect(!daemon.activeKeys.contains("published-port-unreachable 10001/tcp"))

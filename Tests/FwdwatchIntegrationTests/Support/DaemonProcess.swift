@@ -22,6 +22,23 @@ final class DaemonProcess: @unchecked Sendable {
 
     /// `launcher` is the program (and its arguments) that execs the daemon in its namespaces, keeping the
     /// PID: `ip netns exec NAME`, or `nsenter --mount=... --net=... --`.
+    /// Runs the daemon in `namespace` with a configuration file made of `configText`, removed again
+    /// when the daemon is stopped.
+    convenience init(namespace: NetworkNamespace, configText: String, arguments: [String] = []) throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("fwt-daemon-\(randomSuffix()).toml").path
+        try configText.write(toFile: path, atomically: true, encoding: .utf8)
+        do {
+            try self.init(namespace: namespace, arguments: arguments, config: path)
+        } catch {
+            try? FileManager.default.removeItem(atPath: path)
+            throw error
+        }
+        ownedConfig = path
+    }
+
+    /// A configuration file this object wrote and removes in `stop()`.
+    private var ownedConfig: String?
+
     init(launcher: [String], arguments: [String] = [], config: String = "/dev/null", logTarget: String = "json")
         throws
     {
@@ -120,6 +137,10 @@ final class DaemonProcess: @unchecked Sendable {
     /// and how long the exit took.
     @discardableResult
     func stop(timeout: Duration = .seconds(5)) -> (status: Int32, seconds: Double)? {
+        defer {
+            if let ownedConfig { try? FileManager.default.removeItem(atPath: ownedConfig) }
+            ownedConfig = nil
+        }
         guard process.isRunning else { return nil }
         let clock = ContinuousClock()
         let start = clock.now
