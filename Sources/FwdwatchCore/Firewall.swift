@@ -316,24 +316,42 @@ public struct InterfaceMatch: Codable, Sendable, Equatable {
 /// An address condition: inside any of `prefixes` ("172.17.0.0/16", a host as "/32"), or inside none
 /// when negated.
 public struct AddressMatch: Codable, Sendable, Equatable {
-    public var prefixes: [String]
+    public var prefixes: [String] {
+        didSet { parsed = Self.parse(prefixes) }
+    }
     public var negated: Bool
+    /// `prefixes` parsed once (the forward walk asks every rule for every published port); nil when
+    /// one of them is not IPv4 text.
+    private var parsed: [IPv4Prefix]?
 
     public init(_ prefixes: [String], negated: Bool = false) {
         self.prefixes = prefixes
         self.negated = negated
+        self.parsed = Self.parse(prefixes)
     }
 
     public init(_ prefix: String, negated: Bool = false) { self.init([prefix], negated: negated) }
 
-    /// Whether `address` satisfies the condition; nil when a prefix is not IPv4 text.
-    public func matches(_ address: IPv4Address) -> Bool? {
-        var hit = false
+    private enum CodingKeys: String, CodingKey { case prefixes, negated }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(try container.decode([String].self, forKey: .prefixes), negated: try container.decode(Bool.self, forKey: .negated))
+    }
+
+    private static func parse(_ prefixes: [String]) -> [IPv4Prefix]? {
+        var result: [IPv4Prefix] = []
         for text in prefixes {
             guard let prefix = IPv4Prefix(text) else { return nil }
-            if prefix.contains(address) { hit = true }
+            result.append(prefix)
         }
-        return hit != negated
+        return result
+    }
+
+    /// Whether `address` satisfies the condition; nil when a prefix is not IPv4 text.
+    public func matches(_ address: IPv4Address) -> Bool? {
+        guard let parsed else { return nil }
+        return parsed.contains { $0.contains(address) } != negated
     }
 }
 

@@ -12,10 +12,14 @@ public struct ForwardChainBlocksBridge: Rule {
     public func evaluate(_ host: HostView) -> [Finding] {
         guard host.snapshot.firewall != nil else { return [] }
         var blocked: [(egress: Link, port: PublishedPort, ingress: Link, hop: PathHop)] = []
-        for port in host.publishedPorts {
-            for ingress in host.ingressInterfaces(for: port) {
-                guard let egress = host.egressInterface(for: port, from: ingress),
-                    let hop = host.forwardChainHop(port, from: ingress, to: egress), hop.passes == false
+        for (port, paths) in zip(host.publishedPorts, host.portPaths) {
+            for path in paths {
+                guard let ingress = host.link(named: path.ingress),
+                    let egress = host.egressInterface(for: port, from: ingress)
+                else { continue }
+                // The path walked the forward chain unless an earlier hop broke it: ask only then.
+                let walked = path.egress == egress.name ? path.hops.first { $0.name == .forwardChain } : nil
+                guard let hop = walked ?? host.forwardChainHop(port, from: ingress, to: egress), hop.passes == false
                 else { continue }
                 blocked.append((egress, port, ingress, hop))
             }
