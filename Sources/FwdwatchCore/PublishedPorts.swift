@@ -32,6 +32,8 @@ public struct PathHop: Sendable, Equatable, Codable {
         case egressForwarding = "egress-forwarding"
         case bridgePorts = "bridge-ports"
         case forwardChain = "forward-chain"
+        /// A full conntrack table drops every new connection, forwarded ones included.
+        case conntrack
         case reversePathFilter = "rp-filter"
         /// Whether the target answers ARP on the egress: the container's part, not the host's.
         case targetNeighbour = "target-neighbour"
@@ -183,6 +185,15 @@ extension HostView {
         }
         if let hop = forwardChainHop(port, from: ingress, to: egress) {
             guard add(hop.name, hop.passes, hop.detail, fix: hop.fix) else { return path }
+        }
+        if let table = snapshot.conntrack, table.max > 0 {
+            let full = table.count >= table.max
+            guard
+                add(
+                    .conntrack, !full,
+                    "nf_conntrack \(table.count) of \(table.max)\(full ? ": full, new connections are dropped" : "")",
+                    fix: "sysctl -w net.netfilter.nf_conntrack_max=\(table.max * 2)  # and find what fills it: conntrack -S")
+            else { return path }
         }
         // Strict reverse-path filtering drops clients beyond the ingress subnet when replies would
         // leave by another interface.

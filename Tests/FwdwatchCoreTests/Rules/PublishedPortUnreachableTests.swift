@@ -16,6 +16,7 @@ import Testing
         #expect(paths.allSatisfy { !$0.isBroken }, "\(paths)")
         #expect(paths.first?.hops.map(\.name) == [
             .ipForwarding, .ingressForwarding, .route, .egressLink, .egressForwarding, .bridgePorts, .forwardChain,
+            .conntrack,
         ])
         #expect(host.findings(of: rule).isEmpty)
     }
@@ -78,8 +79,9 @@ import Testing
                 dropping: { $0.hasPrefix("-A DOCKER -d 172.17.0.2/32") },
                 inserting: [(table: "filter", rule: "-A DOCKER-USER -s 198.51.100.0/24 -j ACCEPT")]))
         let paths = host.view().paths(of: host.view().publishedPorts[0])
-        #expect(paths.first?.hops.last?.name == .forwardChain)
-        #expect(paths.first?.hops.last?.passes == nil)
+        let forward = paths.first?.hops.first { $0.name == .forwardChain }
+        #expect(forward != nil)
+        #expect(forward?.passes == nil)
         #expect(host.findings(of: rule).isEmpty)
     }
 
@@ -106,6 +108,18 @@ import Testing
         var host = DockerHost.withRules()
         host.setPortState("veth1", .blocking)
         #expect(try onlyFinding(host.findings(of: rule)).evidenceByName["hop"] == "bridge-ports")
+    }
+
+    @Test("a full conntrack table drops new connections: broken at conntrack, with the limit to raise")
+    func conntrackFull() throws {
+        var host = DockerHost.withRules()
+        host.setConntrack(count: 262_144, max: 262_144)
+        let finding = try onlyFinding(host.findings(of: rule))
+        #expect(finding.evidenceByName["hop"] == "conntrack")
+        #expect(finding.message.contains("nf_conntrack 262144 of 262144: full"))
+        #expect(finding.fix.hasPrefix("sysctl -w net.netfilter.nf_conntrack_max=524288"))
+        host.setConntrack(count: 262_000, max: 262_144)  // near full is conntrack-table-near-full's to say
+        #expect(host.findings(of: rule).isEmpty)
     }
 
     @Test("forwarding=0 on the bridge breaks the replies")
