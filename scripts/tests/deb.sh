@@ -28,21 +28,11 @@ fi
 
 started=$SECONDS
 stage_started=$SECONDS
-failures=0
-checks=0
+source "$repo/scripts/tests/lib/checks.sh"
 stage() {
     echo "   ($((SECONDS - stage_started)) s)"
     stage_started=$SECONDS
     echo "== $*"
-}
-pass() {
-    checks=$((checks + 1))
-    echo "  ok: $*"
-}
-fail() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    echo "  FAIL: $*"
 }
 check() { # check DESCRIPTION COMMAND...: passes when the command succeeds.
     local description=$1

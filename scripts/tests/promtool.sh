@@ -20,17 +20,7 @@ cd "$repo" || exit 1
 rules=packaging/prometheus/fwdwatch-alerts.yml
 tests=packaging/prometheus/fwdwatch-alerts.test.yml
 
-failures=0
-checks=0
-pass() {
-    checks=$((checks + 1))
-    echo "  ok: $*"
-}
-fail() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    echo "  FAIL: $*"
-}
+source "$repo/scripts/tests/lib/checks.sh"
 
 if ! promtool=$(bash scripts/promtool.sh); then
     echo "promtool.sh: FAIL (no promtool: scripts/promtool.sh could not find or fetch one)"
