@@ -31,6 +31,12 @@ public struct Snapshot: Codable, Sendable, Equatable {
     public var firewallUnavailable: String?
     /// The IPv4 neighbour (ARP) table; nil when it was not read.
     public var neighbours: [Neighbour]?
+    /// The kernel's own input route decisions for the questions the path walk asks
+    /// (`HostView.routeQuestions`); nil when the kernel was not asked (the hand model decides).
+    public var routeDecisions: [RouteDecision]?
+    /// Configuration lines that set per-interface `forwarding` / `rp_filter` at boot or when an interface
+    /// appears (sysctl.d, networkd); nil when they were not read.
+    public var persistentSettings: [PersistentSetting]?
 
     public init(
         format: Int = Snapshot.currentFormat,
@@ -46,7 +52,9 @@ public struct Snapshot: Codable, Sendable, Equatable {
         dropSample: DropSample? = nil,
         firewall: FirewallState? = nil,
         firewallUnavailable: String? = nil,
-        neighbours: [Neighbour]? = nil
+        neighbours: [Neighbour]? = nil,
+        routeDecisions: [RouteDecision]? = nil,
+        persistentSettings: [PersistentSetting]? = nil
     ) {
         self.format = format
         self.hostname = hostname
@@ -62,6 +70,8 @@ public struct Snapshot: Codable, Sendable, Equatable {
         self.firewall = firewall
         self.firewallUnavailable = firewallUnavailable
         self.neighbours = neighbours
+        self.routeDecisions = routeDecisions
+        self.persistentSettings = persistentSettings
     }
 }
 
