@@ -193,6 +193,7 @@ public struct Daemon: Service {
                         continue
                     case .reload:
                         notifier.reloading()
+                        state.readPersistentSettings()
                         switch Result(catching: { () throws(ConfigurationError) in
                             try ConfigurationFile.load(path: options.configPath)
                         }) {
@@ -323,6 +324,8 @@ struct LoopState {
     var dropSample: DropSample?
     /// The netfilter rules, re-read on every sweep and on nf_tables change notifications.
     var firewall: FirewallReading?
+    /// The sysctl.d / .network lines bad values come back from, re-read on every sweep and on SIGHUP.
+    var persistentSettings: [PersistentSetting]?
     var lastEvaluation = Evaluation(findings: [])
     /// `net.ipv4.conf.all.forwarding` as the last evaluation saw it: repairs are made only while it is 1.
     var allForwarding: Int?
@@ -351,6 +354,7 @@ struct LoopState {
     /// became unreadable, once, when they do.
     mutating func sweep(logger: Logger) -> String? {
         let newlyUnavailable = readFirewall()
+        readPersistentSettings()
         do {
             proc = try procReader.read()
         } catch {
@@ -371,6 +375,11 @@ struct LoopState {
         let previous = firewall?.unavailableReason
         firewall = FirewallReader().read()
         return firewall?.unavailableReason.flatMap { $0 == previous ? nil : $0 }
+    }
+
+    /// Re-reads the sysctl.d and .network files below the proc root (never fails: unreadable files are skipped).
+    mutating func readPersistentSettings() {
+        persistentSettings = PersistentSettingsReader(root: procReader.root).read()
     }
 
     /// Daemon keys a reload cannot change in a running daemon (they shape the watcher, the tracker
@@ -395,8 +404,9 @@ struct LoopState {
 
     mutating func evaluate() -> [AlertTransition] {
         guard let netlink else { return [] }
-        let snapshot = SnapshotAssembler.assemble(
+        var snapshot = SnapshotAssembler.assemble(
             netlink: netlink, proc: proc, dropSample: dropSample, firewall: firewall)
+        snapshot.persistentSettings = persistentSettings
         lastEvaluation = evaluator.evaluate(snapshot)
         allForwarding = snapshot.ipv4Conf["all"]?.forwarding
         evaluations += 1

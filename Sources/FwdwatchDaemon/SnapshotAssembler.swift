@@ -78,7 +78,10 @@ public struct HostReader: Sendable {
         let netlink = try NetlinkDump.read()
         let state = try proc.read()
         let firewall = readFirewall ? FirewallReader().read() : nil
-        return SnapshotAssembler.assemble(netlink: netlink, proc: state, dropSample: sample, firewall: firewall)
+        var snapshot = SnapshotAssembler.assemble(netlink: netlink, proc: state, dropSample: sample, firewall: firewall)
+        // sysctl.d and .network files below the same root: a recorded tree can carry them.
+        snapshot.persistentSettings = PersistentSettingsReader(root: procRoot).read()
+        return snapshot
     }
 }
 
