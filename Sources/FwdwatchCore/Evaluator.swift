@@ -28,7 +28,8 @@ public struct Evaluator: Sendable {
             publishedPorts: zip(host.publishedPorts, host.portPaths).map { port, paths in
                 PublishedPortStatus(port: port, paths: paths)
             },
-            firewallUnavailable: snapshot.firewall == nil ? snapshot.firewallUnavailable : nil)
+            firewallUnavailable: snapshot.firewall == nil ? snapshot.firewallUnavailable : nil,
+            modelDisagreements: host.modelDisagreements)
     }
 }
 
@@ -44,16 +45,20 @@ public struct Evaluation: Sendable, Equatable, Codable {
     public var publishedPorts: [PublishedPortStatus]
     /// Why the firewall rules could not be read (the published-port rules did not run); nil when read.
     public var firewallUnavailable: String?
+    /// Where the kernel's route lookup and fwdwatch's model of it disagreed (the kernel decided): each
+    /// a bug report in waiting, logged once by the daemon and counted in a metric.
+    public var modelDisagreements: [String]
 
     public init(
         findings: [Finding], bridges: Int = 0, ports: Int = 0, publishedPorts: [PublishedPortStatus] = [],
-        firewallUnavailable: String? = nil
+        firewallUnavailable: String? = nil, modelDisagreements: [String] = []
     ) {
         self.findings = findings
         self.bridges = bridges
         self.ports = ports
         self.publishedPorts = publishedPorts
         self.firewallUnavailable = firewallUnavailable
+        self.modelDisagreements = modelDisagreements
     }
 
     public var worst: Severity? { findings.map(\.severity).max() }

@@ -13,11 +13,33 @@ public struct HostView: Sendable {
     public let bridges: [Link]
     /// Ports of every bridge, by the bridge's index.
     public let ports: [Int32: [Link]]
-    /// Every port a DNAT rule publishes (empty when the firewall rules were not read).
-    public let publishedPorts: [PublishedPort]
+    /// Every port published on this host (found by following the nat flow; empty when the firewall
+    /// rules were not read), sorted by port.
+    public internal(set) var publishedPorts: [PublishedPort] = []
+    /// Positions in `publishedPorts` by DNAT target.
+    var portsByTarget: [String: [Int]] = [:]
+    /// How many published ports (targets) share each "10001/tcp".
+    var subjectCounts: [String: Int] = [:]
+    /// The interfaces each published port is reached from (same order as `publishedPorts`).
+    public internal(set) var portIngresses: [[Link]] = []
     /// The path of every published port from each of its ingress interfaces (same order as
     /// `publishedPorts`), walked once per view: the port table and the rules all read it.
     public private(set) var portPaths: [[PortPath]] = []
+    /// The rules indexed for the walks; nil when they were not read.
+    let ruleIndex: RuleSetIndex?
+    /// Every address the host holds (the local table's view: what `addrtype LOCAL` matches).
+    public let localAddresses: Set<UInt32>
+    /// Main-table routes by prefix length, then network: a longest-prefix lookup is 33 probes.
+    private let routesByLength: [[UInt32: [Route]]]
+    /// The interface holding each on-link prefix, by prefix length then network.
+    private let subnetsByLength: [[UInt32: [(link: Link, address: IPv4Address, prefix: IPv4Prefix)]]]
+    /// Neighbour entries by interface and address.
+    private let neighboursByKey: [String: Neighbour]
+    /// The kernel's answers, by question.
+    let routeAnswers: [RouteQuestion: RouteAnswer]
+    /// Where the kernel's answer and the hand model disagreed during this view's walks (collected by
+    /// the path walk; read by the evaluation).
+    public private(set) var modelDisagreements: [String] = []
 
     public init(_ snapshot: Snapshot, settings: Settings = .defaults) {
         self.snapshot = snapshot
@@ -32,11 +54,17 @@ public struct HostView: Sendable {
         linksByName = byName
 
         var addresses: [Int32: [(IPv4Address, IPv4Prefix)]] = [:]
+        var local: Set<UInt32> = []
         for entry in snapshot.addresses where entry.family == .ipv4 {
             guard let address = IPv4Address(entry.address), (0...32).contains(entry.prefixLength) else { continue }
             addresses[entry.interfaceIndex, default: []].append(
                 (address, IPv4Prefix(address: address, length: entry.prefixLength)))
+            local.insert(address.value)
         }
+        for route in snapshot.routes where route.table == Route.localTable && route.type == "local" {
+            if let prefix = IPv4Prefix(route.destination), prefix.length == 32 { local.insert(prefix.network.value) }
+        }
+        localAddresses = local
         ipv4Addresses = addresses.mapValues { $0.map { (address: $0.0, prefix: $0.1) } }
 
         let routable: Set<String> = ["unicast", "blackhole", "unreachable", "prohibit"]
@@ -46,6 +74,22 @@ public struct HostView: Sendable {
             else { return nil }
             return (prefix: prefix, route: route)
         }
+        var byLength = [[UInt32: [Route]]](repeating: [:], count: 33)
+        for (prefix, route) in mainRoutes { byLength[prefix.length][prefix.network.value, default: []].append(route) }
+        routesByLength = byLength
+        var subnets = [[UInt32: [(link: Link, address: IPv4Address, prefix: IPv4Prefix)]]](repeating: [:], count: 33)
+        for link in snapshot.links {
+            for entry in addresses[link.index] ?? [] {
+                subnets[entry.1.length][entry.1.network.value, default: []].append((link, entry.0, entry.1))
+            }
+        }
+        subnetsByLength = subnets
+        var neighbours: [String: Neighbour] = [:]
+        for entry in snapshot.neighbours ?? [] { neighbours["\(entry.interfaceIndex) \(entry.address)"] = entry }
+        neighboursByKey = neighbours
+        var answers: [RouteQuestion: RouteAnswer] = [:]
+        for decision in snapshot.routeDecisions ?? [] { answers[decision.question] = decision.answer }
+        routeAnswers = answers
 
         var ports: [Int32: [Link]] = [:]
         for link in snapshot.links {
@@ -56,8 +100,13 @@ public struct HostView: Sendable {
         self.ports = ports.mapValues { $0.sorted { $0.name < $1.name } }
         bridges = snapshot.links.filter { $0.isBridge && settings.isWatchedBridge($0.name) }
             .sorted { $0.name < $1.name }
-        publishedPorts = Self.publishedPorts(in: snapshot.firewall)
-        portPaths = publishedPorts.map { walkPaths(of: $0) }
+        ruleIndex = snapshot.firewall.map(RuleSetIndex.init)
+        discoverPorts()
+        var disagreements: [String] = []
+        portPaths = zip(publishedPorts, portIngresses).map { port, ingresses in
+            ingresses.map { path(of: port, from: $0, disagreements: &disagreements) }
+        }
+        modelDisagreements = disagreements
     }
 
     // MARK: Links
@@ -129,20 +178,30 @@ public struct HostView: Sendable {
 
     /// The main-table route the kernel would pick for `address`: longest prefix, then lowest metric.
     public func route(to address: IPv4Address) -> Route? {
-        var best: (prefix: IPv4Prefix, route: Route)?
-        for candidate in mainRoutes where candidate.prefix.contains(address) {
-            guard let current = best else {
-                best = candidate
-                continue
-            }
-            if candidate.prefix.length > current.prefix.length
-                || (candidate.prefix.length == current.prefix.length
-                    && candidate.route.metric < current.route.metric)
-            {
-                best = candidate
+        for length in stride(from: 32, through: 0, by: -1) {
+            let network = address.value & IPv4Prefix.mask(length)
+            if let routes = routesByLength[length][network], let best = routes.min(by: { $0.metric < $1.metric }) {
+                return best
             }
         }
-        return best?.route
+        return nil
+    }
+
+    /// The interface whose own subnet holds `address` (docker0 for 172.17.0.2), with that address entry;
+    /// the longest such prefix when several do.
+    func homeInterface(of address: IPv4Address) -> (link: Link, entry: (address: IPv4Address, prefix: IPv4Prefix))? {
+        for length in stride(from: 32, through: 0, by: -1) {
+            if let hit = subnetsByLength[length][address.value & IPv4Prefix.mask(length)]?.first {
+                return (hit.link, (hit.address, hit.prefix))
+            }
+        }
+        return nil
+    }
+
+    /// The neighbour (ARP) entry for `address` on `interface`; nil when there is none or the table
+    /// was not read.
+    func neighbour(_ address: String, on interface: Link) -> Neighbour? {
+        neighboursByKey["\(interface.index) \(address)"]
     }
 
     /// Default routes of the main table, best (lowest metric) first.

@@ -20,14 +20,14 @@ public struct DnatRuleMissing: Rule {
                 for (index, rule) in chain.rules.enumerated() {
                     guard let accepted = AcceptedContainerPort(rule, host: host) else { continue }
                     let subject = "\(accepted.address):\(accepted.port)/\(accepted.transport)"
-                    guard !seen.contains(subject), !accepted.isPublished(by: host.publishedPorts) else { continue }
+                    guard !seen.contains(subject), !accepted.isPublished(in: host) else { continue }
                     seen.insert(subject)
                     let place = "\(table.id) \(name) #\(index + 1)"
                     findings.append(
                         finding(
                             subject: subject,
                             message: Message.missing(subject, bridge: accepted.bridge, acceptedBy: place),
-                            fix: Message.fix(accepted),
+                            fix: Message.fix(accepted, owner: StackOwner.of(table: table.id, chain: name)),
                             interface: accepted.bridge,
                             evidence: [
                                 Evidence("target", "\(accepted.address):\(accepted.port)"),
@@ -64,9 +64,9 @@ public struct DnatRuleMissing: Rule {
             self.bridge = bridge.name
         }
 
-        func isPublished(by ports: [PublishedPort]) -> Bool {
-            ports.contains { published in
-                guard published.target == address, published.transport == transport else { return false }
+        func isPublished(in host: HostView) -> Bool {
+            host.publishedPorts(to: address).contains { published in
+                guard published.transport == transport else { return false }
                 if let targetPort = published.targetPort { return targetPort == port }
                 return published.hostPorts.first <= port && port <= published.hostPorts.last
             }
@@ -79,9 +79,8 @@ public struct DnatRuleMissing: Rule {
                 + "publishes it: the port mapping was lost (a firewall reload or a flushed nat table) and clients "
                 + "of the host port are refused or time out."
         }
-        static func fix(_ accepted: AcceptedContainerPort) -> String {
-            "docker restart <the container with \(accepted.address)>  # or systemctl restart docker: the engine "
-                + "rewrites the NAT rules of every published port"
+        static func fix(_ accepted: AcceptedContainerPort, owner: StackOwner) -> String {
+            owner.rewriteRules(port: PublishedPort(transport: accepted.transport, hostPorts: PortRange(accepted.port), target: accepted.address, rule: ""))
         }
     }
 }

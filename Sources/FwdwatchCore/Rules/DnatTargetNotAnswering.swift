@@ -23,9 +23,9 @@ public struct DnatTargetNotAnswering: Rule {
             guard let interface = host.targetInterface(of: port),
                 let entry = host.neighbour(port.target, on: interface), entry.state.answers == false
             else { return nil }
-            let sameTarget = host.publishedPorts.filter { $0.target == port.target }.map(\.subject)
+            let sameTarget = host.ports(to: port.target)
             return finding(
-                subject: port.subject,
+                subject: host.subject(of: port),
                 message: Message.notAnswering(port, interface: interface.name, state: entry.state),
                 fix: Message.fix(port),
                 interface: interface.name,
@@ -33,7 +33,7 @@ public struct DnatTargetNotAnswering: Rule {
                     Evidence("target", port.destination),
                     Evidence("neighbour_state", entry.state.rawValue),
                     Evidence("iface", interface.name),
-                    Evidence("ports", sameTarget.joined(separator: ",")),
+                    Evidence("ports", sameTarget),
                 ])
         }
     }
@@ -61,7 +61,7 @@ public struct DnatTargetNotAnswering: Rule {
         }
 
         static func fix(_ port: PublishedPort) -> String {
-            "docker ps --filter publish=\(port.hostPorts.first)  # check the container behind \(port.target) is "
+            "\((port.owner ?? .other).findWorkload(port: port))  # check the container behind \(port.target) is "
                 + "running and its interface is up"
         }
     }
@@ -79,12 +79,6 @@ extension HostView {
             return route.gateway == nil ? link : nil
         }
         return homeInterface(of: target)?.link
-    }
-
-    /// The neighbour (ARP) entry for `address` on `interface`; nil when there is none or the table
-    /// was not read.
-    func neighbour(_ address: String, on interface: Link) -> Neighbour? {
-        snapshot.neighbours?.first { $0.interfaceIndex == interface.index && $0.address == address }
     }
 
     /// The last hop of a published port's path: whether its target answers ARP on `egress`. Nil when

@@ -26,7 +26,7 @@ public struct DnatTargetNotOnBridge: Rule {
                 where_ = "there is no route to it"
             }
             return finding(
-                subject: port.subject,
+                subject: host.subject(of: port),
                 message: Message.stale(port, where_),
                 fix: Message.fix(port),
                 evidence: [
@@ -43,7 +43,7 @@ public struct DnatTargetNotOnBridge: Rule {
                 + "names the wrong address."
         }
         static func fix(_ port: PublishedPort) -> String {
-            "docker ps --filter publish=\(port.hostPorts.first)  # restart the container that publishes \(port.subject), "
+            "\((port.owner ?? .other).findWorkload(port: port))  # restart the container that publishes \(port.subject), "
                 + "or delete the stale DNAT rule (\(port.rule))"
         }
     }

@@ -11,12 +11,13 @@ public struct PublishedPortUnreachable: Rule {
         zip(host.publishedPorts, host.portPaths).compactMap { port, paths in
             let broken = paths.filter(\.isBrokenOnHost)
             guard !broken.isEmpty else { return nil }
+            let subject = host.subject(of: port)
             let reasons = broken.compactMap { path in path.firstBroken.map { "\(path.ingress) because \($0.detail)" } }
             let fixes = broken.compactMap(\.firstBroken?.fix).reduce(into: [String]()) { fixes, fix in
                 if !fixes.contains(fix) { fixes.append(fix) }
             }
             return finding(
-                subject: port.subject,
+                subject: subject,
                 message: Message.unreachable(port, reasons: reasons),
                 fix: fixes.joined(separator: "; "),
                 interface: broken.count == 1 ? broken[0].ingress : nil,

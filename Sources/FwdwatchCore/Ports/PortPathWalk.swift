@@ -1,0 +1,304 @@
+extension HostView {
+    /// Finds the published ports and their ingress interfaces (see `PortDiscovery`); run once per view.
+    mutating func discoverPorts() {
+        guard let ruleIndex else { return }
+        let discovery = PortDiscovery(rules: ruleIndex, localAddresses: localAddresses)
+        let candidates = discovery.candidates()
+        let interfaces = ingressInterfaces
+        var found: [(port: PublishedPort, ingresses: [Link])] = []
+        var seen: Set<String> = []
+        for candidate in candidates {
+            // The same DNAT reached twice (Docker's PREROUTING and a second path) is one port.
+            let key = "\(candidate.port.subject) \(candidate.port.destination) \(candidate.port.listen ?? [])"
+            guard seen.insert(key).inserted else { continue }
+            let home = IPv4Address(candidate.port.target).flatMap { homeInterface(of: $0)?.link.index }
+            let ingresses = discovery.ingresses(
+                of: candidate, among: interfaces.filter { $0.index != home },
+                addresses: { link in self.ipv4(of: link).map(\.address) })
+            found.append((candidate.port, ingresses))
+        }
+        found.sort {
+            ($0.port.hostPorts.first, $0.port.transport, $0.port.target) < ($1.port.hostPorts.first, $1.port.transport, $1.port.target)
+        }
+        publishedPorts = found.map(\.port)
+        portIngresses = found.map(\.ingresses)
+        var byTarget: [String: [Int]] = [:]
+        for (position, port) in publishedPorts.enumerated() { byTarget[port.target, default: []].append(position) }
+        portsByTarget = byTarget
+        var counts: [String: Int] = [:]
+        for port in publishedPorts { counts[port.subject, default: 0] += 1 }
+        subjectCounts = counts
+    }
+
+    /// A finding's subject for `port`: "10001/tcp", or "30080/tcp 10.244.1.5:80" when the port is
+    /// balanced over several targets (a NodePort with two endpoints) and one of them is meant.
+    public func subject(of port: PublishedPort) -> String {
+        guard let first = subjectCounts[port.subject], first > 1 else { return port.subject }
+        return "\(port.subject) \(port.destination)"
+    }
+
+    /// The published ports whose DNAT sends clients to `target`.
+    func publishedPorts(to target: String) -> [PublishedPort] {
+        (portsByTarget[target] ?? []).map { publishedPorts[$0] }
+    }
+
+    /// "10001/tcp,10002/tcp": the ports published to `target`.
+    func ports(to target: String) -> String {
+        var subjects: [String] = []
+        for port in publishedPorts(to: target) where !subjects.contains(port.subject) { subjects.append(port.subject) }
+        return subjects.joined(separator: ",")
+    }
+
+    /// The interfaces a published port is reached from: those whose traffic reaches its DNAT in the nat
+    /// flow, less the one whose own subnet holds the target (from there it is hairpin traffic).
+    public func ingressInterfaces(for port: PublishedPort) -> [Link] {
+        if let index = publishedPorts.firstIndex(of: port), index < portIngresses.count { return portIngresses[index] }
+        return []
+    }
+
+    /// The path of `port` from each interface it can be reached from.
+    public func paths(of port: PublishedPort) -> [PortPath] {
+        if let index = publishedPorts.firstIndex(of: port), index < portPaths.count { return portPaths[index] }
+        return []
+    }
+
+    /// The published ports a broken setting on `ingress` (every ingress when nil) cuts off, as
+    /// evidence (`FWDWATCH_PORTS=10001/tcp,8080/tcp`); empty when there are none.
+    public func portsEvidence(from ingress: Link?) -> [Evidence] {
+        var subjects: [String] = []
+        var seen: Set<String> = []
+        for (port, ingresses) in zip(publishedPorts, portIngresses) {
+            guard ingress == nil || ingresses.contains(where: { $0.index == ingress!.index }) else { continue }
+            if seen.insert(port.subject).inserted { subjects.append(port.subject) }
+        }
+        guard !subjects.isEmpty else { return [] }
+        return [Evidence("ports", subjects.joined(separator: ","))]
+    }
+
+    // MARK: The walk
+
+    /// Walks the path of `port` from `ingress` hop by hop and stops at the first broken hop. Where the
+    /// kernel was asked (`Snapshot.routeDecisions`), its answer decides the routing hops; a hop where
+    /// the hand model and the kernel disagree is said so in `disagreements`.
+    func path(of port: PublishedPort, from ingress: Link, disagreements: inout [String]) -> PortPath {
+        var path = PortPath(port: port, ingress: ingress.name, egress: nil, hops: [])
+        let target = IPv4Address(port.target)
+        let kernel = target.flatMap { kernelVerdict(port: port, target: $0, ingress: ingress) }
+
+        /// Adds a hop; a routing hop the model breaks but the kernel passes is passed, and noted.
+        func add(_ name: PathHop.Name, _ passes: Bool?, _ detail: String, fix: String? = nil, routing: Bool = false) -> Bool {
+            if routing, passes == false, let kernel, kernel.failure == nil, kernel.asked > 0 {
+                disagreements.append(
+                    "\(port.subject) from \(ingress.name): the model says \(name.rawValue) breaks (\(detail)), the kernel's route lookup forwards it (\(kernel.example))")
+                path.hops.append(PathHop(name: name, passes: true, detail: "\(detail); the kernel's route lookup forwards it all the same"))
+                return true
+            }
+            path.hops.append(PathHop(name: name, passes: passes, detail: detail, fix: passes == false ? fix : nil))
+            return passes != false
+        }
+
+        let all = allConf?.forwarding
+        guard
+            add(
+                .ipForwarding, all.map { $0 == 1 }, "net.ipv4.conf.all.forwarding=\(all.map(String.init) ?? "unknown")",
+                fix: "sysctl -w net.ipv4.ip_forward=1", routing: true)
+        else { return path }
+        let ingressKey = HostView.sysctlKey(ingress.name, "forwarding")
+        let ingressValue = conf(ingress)?.forwarding
+        guard
+            add(
+                .ingressForwarding, ingressValue.map { $0 == 1 },
+                "\(ingressKey)=\(ingressValue.map(String.init) ?? "unknown")",
+                fix: "sysctl -w \(ingressKey)=1" + lastingFix(setting: "forwarding", on: ingress.name, good: 1),
+                routing: true)
+        else { return path }
+
+        // The interface whose own subnet holds the target (docker0 for 172.17.0.2), by address.
+        let home = target.flatMap { homeInterface(of: $0) }
+        if let home, !home.link.adminUp {
+            _ = add(
+                .egressLink, false, "\(home.link.name), which holds \(home.entry.prefix), is down",
+                fix: "ip link set dev \(home.link.name) up")
+            return path
+        }
+        let fixRoute =
+            home.map {
+                "ip route add \($0.entry.prefix) dev \($0.link.name) proto kernel scope link src \($0.entry.address)"
+            } ?? "ip route add <container subnet> dev <bridge>  # the route the container's network needs"
+        // The egress: the kernel's own forwarding decision where it was asked, else the model's route.
+        var egress: Link?
+        var routeDetail = ""
+        var routeUsed = ""
+        if let out = kernel?.egress, let link = linksByName[out] {
+            egress = link
+            routeDetail = "\(port.target) is routed via \(out) (the kernel: \(kernel!.example))"
+        } else if let target, let route = route(to: target), route.type == "unicast",
+            let index = route.outputInterface, let link = linksByIndex[index]
+        {
+            egress = link
+            routeUsed = " (\(route.destination))"
+            routeDetail = "\(port.target) is routed via \(link.name) (\(route.destination))"
+        }
+        guard let egress else {
+            _ = add(.route, false, "no route to \(port.target) in the main table", fix: fixRoute, routing: kernel?.egress == nil)
+            return path
+        }
+        path.egress = egress.name
+        guard
+            add(
+                .route, egress.index != ingress.index,
+                egress.index != ingress.index
+                    ? routeDetail
+                    : "\(port.target) is routed back out of \(egress.name)\(routeUsed): the route to its network is gone or shadowed",
+                fix: fixRoute)
+        else { return path }
+        // A bridge's carrier follows its ports: a bridge that is up but has lost its carrier is left to
+        // the bridge-ports hop, which says why (no port attached, none up, none forwarding).
+        guard
+            add(
+                .egressLink, egress.isBridge ? egress.adminUp : isUp(egress),
+                "\(egress.name) is \(egress.adminUp ? "up" : "down")\(egress.carrier ? "" : ", no carrier")",
+                fix: egress.adminUp ? "bridge link show master \(egress.name)" : "ip link set dev \(egress.name) up")
+        else { return path }
+        let egressKey = HostView.sysctlKey(egress.name, "forwarding")
+        let egressValue = conf(egress)?.forwarding
+        guard
+            add(
+                .egressForwarding, egressValue.map { $0 == 1 },
+                "\(egressKey)=\(egressValue.map(String.init) ?? "unknown") (the replies are forwarded from here)",
+                fix: "sysctl -w \(egressKey)=1" + lastingFix(setting: "forwarding", on: egress.name, good: 1),
+                routing: true)
+        else { return path }
+        if egress.isBridge {
+            let forwarding = ports(of: egress).filter { isUp($0) && ($0.bridgePortState ?? .forwarding) == .forwarding }
+            guard
+                add(
+                    .bridgePorts, !forwarding.isEmpty,
+                    ports(of: egress).isEmpty
+                        ? "\(egress.name) has no ports: no container's veth is attached to it"
+                        : "\(forwarding.count) of \(ports(of: egress).count) ports of \(egress.name) forwarding",
+                    fix: "bridge link show master \(egress.name)  # attach the container's veth, bring it up")
+            else { return path }
+        }
+        if let hop = forwardChainHop(port, from: ingress, to: egress) {
+            guard add(hop.name, hop.passes, hop.detail, fix: hop.fix) else { return path }
+        }
+        if let table = snapshot.conntrack, table.max > 0 {
+            let full = table.count >= table.max
+            guard
+                add(
+                    .conntrack, !full,
+                    "nf_conntrack \(table.count) of \(table.max)\(full ? ": full, new connections are dropped" : "")",
+                    fix: "sysctl -w net.netfilter.nf_conntrack_max=\(table.max * 2)  # and find what fills it: conntrack -S")
+            else { return path }
+        }
+        // Strict reverse-path filtering drops a client whose replies would leave by another interface.
+        if effectiveRPFilter(ingress) == 1 {
+            let asymmetric = clients(of: ingress).filter { client in
+                route(to: client.address)?.outputInterface != ingress.index
+            }
+            if let first = asymmetric.first {
+                let fix = "sysctl -w \(HostView.sysctlKey(ingress.name, "rp_filter"))=2"
+                    + lastingFix(setting: "rp_filter", on: ingress.name, good: 2)
+                guard
+                    add(
+                        .reversePathFilter, false,
+                        "rp_filter=1 on \(ingress.name) while replies to \(first.origin) leave by \(name(of: route(to: first.address)?.outputInterface) ?? "no route")",
+                        fix: fix, routing: true)
+                else { return path }
+            }
+        }
+        // The kernel, where asked, has the last word on routing: a refusal the model did not foresee.
+        if let kernel, let failure = kernel.failure {
+            disagreements.append(
+                "\(port.subject) from \(ingress.name): the model passes every routing hop, the kernel refuses (\(failure.detail))")
+            _ = add(.kernelRoute, false, failure.detail, fix: failure.fix)
+            return path
+        }
+        // Last, the target itself: does it answer ARP on the egress (DnatTargetNotAnswering.swift)?
+        if !path.isBroken, let hop = targetNeighbourHop(port, on: egress) {
+            _ = add(hop.name, hop.passes, hop.detail, fix: hop.fix)
+        }
+        return path
+    }
+
+    /// "; to make it last, ..." when a configuration file sets `setting` of `interface` to a value other
+    /// than `good` again (sysctl.d, networkd); empty otherwise.
+    func lastingFix(setting: String, on interface: String, good: Int) -> String {
+        guard let source = persistentSource(of: setting, on: interface), source.value != good else { return "" }
+        return "; " + source.lastingFix(good: good)
+    }
+
+    /// What the forward hook does with a new connection to `port` arriving on `ingress` and leaving by
+    /// `egress`, as a hop (its fix set whatever the verdict); nil when the rules were not read.
+    func forwardChainHop(_ port: PublishedPort, from ingress: Link, to egress: Link) -> PathHop? {
+        guard let ruleIndex, let target = IPv4Address(port.target) else { return nil }
+        let packet = ProbePacket(
+            inInterface: ingress.name, outInterface: egress.name, source: nil, destination: target,
+            destinationIsLocal: localAddresses.contains(target.value), transport: port.transport,
+            destinationPort: port.destinationPort)
+        let outcomes = PacketWalk(rules: ruleIndex, packet: packet).walk(.forward)
+        let passes: Bool?
+        let detail: String
+        if let drop = outcomes.drops.first {
+            let by = drop.place + (drop.text.map { " (\($0))" } ?? "")
+            if outcomes.passes {
+                passes = nil
+                detail = "dropped by \(by) for some clients (it depends on \(outcomes.undecidedAt ?? "a condition fwdwatch cannot decide"))"
+            } else {
+                passes = false
+                detail = "dropped by \(by)"
+            }
+        } else {
+            passes = true
+            detail = ruleIndex.baseChains(.forward).isEmpty ? "no forward filter" : "accepted by the forward chains"
+        }
+        return PathHop(
+            name: .forwardChain, passes: passes, detail: detail,
+            fix: forwardFix(port, ingress: ingress, egress: egress, drop: outcomes.drops.first?.place))
+    }
+
+    /// The command that lets the connection through, in the words of the stack that owns the forward
+    /// chain: DOCKER-USER only where Docker runs, FORWARD elsewhere, `nft insert` for native tables.
+    func forwardFix(_ port: PublishedPort, ingress: Link, egress: Link, drop: String?) -> String {
+        let accept = "-i \(ingress.name) -o \(egress.name) -d \(port.target) -p \(port.transport) --dport \(port.destinationPort) -j ACCEPT"
+        let dropTable = snapshot.firewall?.tables.first { table in drop?.hasPrefix("\(table.id) ") == true }
+        if let dropTable, dropTable.backend == .nftables {
+            let owner = StackOwner.of(table: dropTable.id, chain: "")
+            let base = dropTable.chainOrder.first { dropTable.chains[$0]?.base?.hook == .forward } ?? "forward"
+            let insert = "nft insert rule \(dropTable.family.rawValue) \(dropTable.name) \(base) iifname \"\(ingress.name)\" oifname \"\(egress.name)\" ip daddr \(port.target) \(port.transport) dport \(port.destinationPort) accept"
+            switch owner {
+            case .firewalld:
+                return "firewall-cmd --get-active-zones  # allow forwarding from \(ingress.name)'s zone to \(egress.name)'s (a policy with target ACCEPT), or remove the rule that drops it; a hand-made nft rule is lost on firewall-cmd --reload"
+            case .other:
+                return "\(insert)  # or remove the rule that drops it"
+            default:
+                return "\(insert)  # the table belongs to \(owner.rawValue), which rewrites it: change its configuration to make it last"
+            }
+        }
+        let hasDockerUser = snapshot.firewall?.tables.contains { $0.backend != .nftables && $0.name == "filter" && $0.chains["DOCKER-USER"] != nil } ?? false
+        let legacy = dropTable?.backend == .iptablesLegacy ? "iptables-legacy" : "iptables"
+        if hasDockerUser { return "\(legacy) -I DOCKER-USER \(accept)  # or remove the rule that drops it" }
+        if dropTable.map({ StackOwner.of(table: $0.id, chain: drop?.split(separator: " ").dropFirst(3).first.map(String.init) ?? "") }) == .ufw {
+            return "ufw route allow in on \(ingress.name) out on \(egress.name) to \(port.target) port \(port.destinationPort) proto \(port.transport)"
+        }
+        return "\(legacy) -I FORWARD \(accept)  # or remove the rule that drops it"
+    }
+
+    /// The interface a published port's packets leave by towards the target: the kernel's or the route's,
+    /// or when there is no usable route, the interface whose own subnet holds the target. Nil when neither.
+    public func egressInterface(for port: PublishedPort, from ingress: Link) -> Link? {
+        guard let target = IPv4Address(port.target) else { return nil }
+        if let out = kernelVerdict(port: port, target: target, ingress: ingress)?.egress, let link = linksByName[out],
+            link.index != ingress.index
+        {
+            return link
+        }
+        if let route = route(to: target), route.type == "unicast", let index = route.outputInterface,
+            index != ingress.index, let link = linksByIndex[index]
+        {
+            return link
+        }
+        return homeInterface(of: target)?.link
+    }
+}
