@@ -10,10 +10,14 @@ public struct DefaultForwardingDisabled: Rule {
     public func evaluate(_ host: HostView) -> [Finding] {
         guard host.allConf?.forwarding == 1 else { return [] }
         guard let value = host.defaultConf?.forwarding, value == 0 else { return [] }
+        // The line the 0 comes back from at boot, if one is known.
+        let source: PersistentSetting? = host.persistentSource(of: "forwarding", on: "default", writing: 0)
+        var evidence = [Evidence("sysctl", Self.subject), Evidence("value", "0"), Evidence("all_forwarding", "1")]
+        if let source { evidence.append(Evidence("source", source.location)) }
         return [
             finding(
-                subject: Self.subject, message: Message.disabled, fix: Message.fix,
-                evidence: [Evidence("sysctl", Self.subject), Evidence("value", "0"), Evidence("all_forwarding", "1")])
+                subject: Self.subject, message: Message.disabled(source: source), fix: Message.fix(source: source),
+                evidence: evidence)
         ]
     }
 
@@ -25,5 +29,11 @@ public struct DefaultForwardingDisabled: Rule {
             + "from now on (a new NIC, bond or VLAN uplink) starts with forwarding=0 and will drop forwarded "
             + "traffic silently."
         static let fix = "sysctl -w net.ipv4.conf.default.forwarding=1"
+        static func disabled(source: PersistentSetting?) -> String {
+            disabled + (source.map { " " + $0.comesBackSentence(on: "default") } ?? "")
+        }
+        static func fix(source: PersistentSetting?) -> String {
+            fix + (source.map { "; " + $0.lastingFix(good: 1) } ?? "")
+        }
     }
 }

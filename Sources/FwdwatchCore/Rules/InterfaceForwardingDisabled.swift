@@ -14,21 +14,26 @@ public struct InterfaceForwardingDisabled: Rule {
         return host.ingressInterfaces.compactMap { link in
             guard let value = host.conf(link)?.forwarding, value == 0 else { return nil }
             let key = HostView.sysctlKey(link.name, "forwarding")
+            // The line the 0 comes back from, if one is known.
+            let source: PersistentSetting? = host.persistentSource(of: "forwarding", on: link.name, writing: 0)
+            var evidence = [
+                Evidence("sysctl", key),
+                Evidence("value", String(value)),
+                Evidence("all_forwarding", "1"),
+            ]
+            evidence += host.portsEvidence(from: link) + host.dropEvidence
+            if let source { evidence.append(Evidence("source", source.location)) }
             return finding(
                 subject: link.name,
-                message: Message.disabled(interface: link.name, key: key, isBridge: link.isBridge),
-                fix: Message.fix(key: key),
+                message: Message.disabled(interface: link.name, key: key, isBridge: link.isBridge, source: source),
+                fix: Message.fix(key: key, source: source),
                 interface: link.name,
-                evidence: [
-                    Evidence("sysctl", key),
-                    Evidence("value", String(value)),
-                    Evidence("all_forwarding", "1"),
-                ] + host.portsEvidence(from: link) + host.dropEvidence)
+                evidence: evidence)
         }
     }
 
     enum Message {
-        static func disabled(interface: String, key: String, isBridge: Bool) -> String {
+        static func disabled(interface: String, key: String, isBridge: Bool, source: PersistentSetting? = nil) -> String {
             let impact =
                 isBridge
                 ? "packets from the containers or VMs on \(interface) to anywhere else are dropped"
@@ -36,7 +41,11 @@ public struct InterfaceForwardingDisabled: Rule {
             return "\(interface) has forwarding disabled (\(key)=0) although net.ipv4.ip_forward=1: "
                 + "\(impact) silently, counted only in Ip: InAddrErrors; clients just time out. "
                 + "Writing ip_forward=1 again and restarting Docker do not repair a per-interface 0."
+                + (source.map { " " + $0.comesBackSentence(on: interface) } ?? "")
         }
-        static func fix(key: String) -> String { "sysctl -w \(key)=1" }
+        /// With `source`, the line the 0 comes back from: the fix says how to make it last.
+        static func fix(key: String, source: PersistentSetting? = nil) -> String {
+            "sysctl -w \(key)=1" + (source.map { "; " + $0.lastingFix(good: 1) } ?? "")
+        }
     }
 }

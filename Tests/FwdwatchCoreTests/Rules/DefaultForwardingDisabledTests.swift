@@ -41,3 +41,24 @@ struct DefaultForwardingDisabledTests {
         #expect(host.findings(of: rule).isEmpty)
     }
 }
+
+// MARK: - Where the 0 comes back from
+
+extension DefaultForwardingDisabledTests {
+    @Test("the sysctl.d line that writes default.forwarding=0 is named, the glob one too")
+    func source() throws {
+        var host = DockerHost()
+        host.setForwarding("default", 0)
+        host.snapshot.persistentSettings = PersistentSettingsFixture.sysctl(
+            "net.ipv4.conf.default.forwarding = 1\nnet.ipv4.conf.*.forwarding = 0", file: "/etc/sysctl.d/80-harden.conf")
+        // The explicit line beats the glob: the file writes 1.
+        #expect(try onlyFinding(host.findings(of: rule)).evidence("source") == nil)
+        host.snapshot.persistentSettings = PersistentSettingsFixture.sysctl(
+            "net.ipv4.conf.*.forwarding = 0", file: "/etc/sysctl.d/80-harden.conf")
+        let finding = try onlyFinding(host.findings(of: rule))
+        #expect(finding.evidence("source") == "/etc/sysctl.d/80-harden.conf:1")
+        #expect(finding.message.hasSuffix(
+            "It is set again by /etc/sysctl.d/80-harden.conf line 1 (net.ipv4.conf.*.forwarding = 0) at boot."))
+        #expect(finding.fix.hasPrefix("sysctl -w net.ipv4.conf.default.forwarding=1; to make it last, in /etc/sysctl.d/80-harden.conf"))
+    }
+}

@@ -81,3 +81,21 @@ struct IPForwardingDisabledTests {
         #expect(host.findings(of: rule, settings: Settings(watchedBridges: [Glob("br-*"), Glob("docker*")])).count == 1)
     }
 }
+
+// MARK: - Where the 0 comes back from
+
+extension IPForwardingDisabledTests {
+    @Test("a file that writes ip_forward=0 is named; sysctl.conf's later ip_forward=1 wins over it")
+    func source() throws {
+        var host = DockerHost()
+        host.setIPForward(0)
+        host.snapshot.persistentSettings = PersistentSettingsFixture.sysctl(
+            "net.ipv4.ip_forward = 0", file: "/etc/sysctl.d/99-salt.conf")
+        let finding = try onlyFinding(host.findings(of: rule))
+        #expect(finding.evidence("source") == "/etc/sysctl.d/99-salt.conf:1")
+        #expect(finding.message.hasSuffix("It is set again by /etc/sysctl.d/99-salt.conf line 1 (net.ipv4.ip_forward = 0) at boot."))
+        #expect(finding.fix.hasPrefix("sysctl -w net.ipv4.ip_forward=1; to make it last"))
+        host.snapshot.persistentSettings! += PersistentSettingsFixture.sysctl("net.ipv4.ip_forward=1", file: "/etc/sysctl.conf")
+        #expect(try onlyFinding(host.findings(of: rule)).evidence("source") == nil)
+    }
+}

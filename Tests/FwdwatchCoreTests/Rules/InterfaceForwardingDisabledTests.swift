@@ -149,3 +149,86 @@ struct InterfaceForwardingDisabledTests {
         #expect(host.findings(of: rule, settings: Settings(watchedBridges: [Glob("docker?")])).count == 1)
     }
 }
+
+// MARK: - Where the 0 comes back from
+
+extension InterfaceForwardingDisabledTests {
+    @Test("a sysctl.d line that writes eth0's 0 again is named in evidence, message and fix")
+    func sysctlSource() throws {
+        var host = DockerHost()
+        host.setForwarding("eth0", 0)
+        host.snapshot.persistentSettings = [
+            PersistentSetting(
+                origin: .sysctl, file: "/etc/sysctl.conf", line: 1, setting: "forwarding", interfaces: ["all"], value: 1,
+                text: "net.ipv4.ip_forward=1"),
+            PersistentSetting(
+                origin: .sysctl, file: "/etc/sysctl.d/60-uplink.conf", line: 3, setting: "forwarding",
+                interfaces: ["eth0"], value: 0, text: "net.ipv4.conf.eth0.forwarding = 0"),
+        ]
+        let finding = try onlyFinding(host.findings(of: rule))
+        #expect(finding.evidence("source") == "/etc/sysctl.d/60-uplink.conf:3")
+        #expect(finding.message.hasSuffix(
+            "It is set again by /etc/sysctl.d/60-uplink.conf line 3 (net.ipv4.conf.eth0.forwarding = 0) at boot "
+                + "and whenever eth0 appears (udev runs systemd-sysctl for every new interface)."))
+        #expect(finding.fix
+            == "sysctl -w net.ipv4.conf.eth0.forwarding=1; to make it last, in /etc/sysctl.d/60-uplink.conf write 1 "
+            + "instead of 0 on line 3 (net.ipv4.conf.eth0.forwarding = 0) or delete that line")
+    }
+
+    @Test("a .network file's IPv4Forwarding=no for the uplink: set it to yes and reload networkd")
+    func networkdSource() throws {
+        var host = DockerHost()
+        host.setForwarding("eth0", 0)
+        host.snapshot.persistentSettings = [
+            PersistentSetting(
+                origin: .networkd, file: "/etc/systemd/network/10-uplink.network", line: 6, setting: "forwarding",
+                interfaces: ["en*", "eth*"], value: 0, text: "IPv4Forwarding=no")
+        ]
+        let finding = try onlyFinding(host.findings(of: rule))
+        #expect(finding.evidence("source") == "/etc/systemd/network/10-uplink.network:6")
+        #expect(finding.message.contains("systemd-networkd writes it whenever it configures eth0"))
+        #expect(finding.fix.hasSuffix(
+            "replace line 6 (IPv4Forwarding=no) with IPv4Forwarding=yes, then run networkctl reload"))
+    }
+
+    @Test("a VLAN uplink is found by its slash key in a glob-free line")
+    func vlanSource() throws {
+        var host = DockerHost()
+        host.addInterface("eth0.100", kind: "vlan", address: "198.51.100.2", prefixLength: 24)
+        host.setForwarding("eth0.100", 0)
+        host.snapshot.persistentSettings = PersistentSettingsFixture.sysctl(
+            "net.ipv4.conf.eth0/100.forwarding = 0", file: "/etc/sysctl.d/70-vlan.conf")
+        let finding = try onlyFinding(host.findings(of: rule))
+        #expect(finding.evidence("source") == "/etc/sysctl.d/70-vlan.conf:1")
+    }
+
+    @Test("no source when the winning line writes 1, when none applies, or when the files were not read")
+    func noSource() throws {
+        var host = DockerHost()
+        host.setForwarding("eth0", 0)
+        let plain = try onlyFinding(host.findings(of: rule))
+        for settings in [
+            [],
+            PersistentSettingsFixture.sysctl(
+                "net.ipv4.conf.eth0.forwarding = 0\nnet.ipv4.conf.eth0.forwarding = 1", file: "/etc/sysctl.d/a.conf"),
+            PersistentSettingsFixture.sysctl("net.ipv4.conf.eth1.forwarding = 0", file: "/etc/sysctl.d/a.conf"),
+        ] as [[PersistentSetting]] {
+            host.snapshot.persistentSettings = settings
+            let finding = try onlyFinding(host.findings(of: rule))
+            #expect(finding == plain)
+            #expect(finding.evidence("source") == nil)
+        }
+    }
+
+    @Test("default.forwarding=0 in a file is named when nothing writes the interface itself")
+    func inheritedSource() throws {
+        var host = DockerHost()
+        host.setForwarding("eth0", 0)
+        host.snapshot.persistentSettings = PersistentSettingsFixture.sysctl(
+            "net.ipv4.conf.default.forwarding = 0", file: "/usr/lib/sysctl.d/50-vendor.conf")
+        let finding = try onlyFinding(host.findings(of: rule))
+        #expect(finding.evidence("source") == "/usr/lib/sysctl.d/50-vendor.conf:1")
+        #expect(finding.message.contains("eth0 inherits net.ipv4.conf.default.forwarding whenever it is created again"))
+        #expect(finding.fix.contains("copy /usr/lib/sysctl.d/50-vendor.conf to /etc/sysctl.d/50-vendor.conf"))
+    }
+}

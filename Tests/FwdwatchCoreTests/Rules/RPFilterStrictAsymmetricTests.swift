@@ -102,3 +102,41 @@ struct RPFilterStrictAsymmetricTests {
         #expect(host.findings(of: rule).isEmpty)
     }
 }
+
+// MARK: - Where strict mode comes back from
+
+extension RPFilterStrictAsymmetricTests {
+    @Test("a glob line that makes every new interface strict is named, with how to override the vendor file")
+    func globSource() throws {
+        var host = twoUplinks(allRPFilter: 0, eth1RPFilter: 1)
+        host.snapshot.persistentSettings = PersistentSettingsFixture.sysctl(
+            "net.ipv4.conf.default.rp_filter = 2\nnet.ipv4.conf.*.rp_filter = 1", file: "/usr/lib/sysctl.d/50-default.conf")
+        let finding = try onlyFinding(host.findings(of: rule))
+        #expect(finding.evidence("source") == "/usr/lib/sysctl.d/50-default.conf:2")
+        #expect(finding.message.contains(
+            "It is set again by /usr/lib/sysctl.d/50-default.conf line 2 (net.ipv4.conf.*.rp_filter = 1) at boot and whenever eth1 appears"))
+        #expect(finding.fix
+            == "sysctl -w net.ipv4.conf.eth1.rp_filter=2  # loose mode; to make it last, copy "
+            + "/usr/lib/sysctl.d/50-default.conf to /etc/sysctl.d/50-default.conf (it overrides the original) and in "
+            + "the copy write 2 instead of 1 on line 2 (net.ipv4.conf.*.rp_filter = 1) or delete that line")
+    }
+
+    @Test("strict all and strict eth1 from two lines: both are named")
+    func twoSources() throws {
+        var host = twoUplinks(allRPFilter: 1, eth1RPFilter: 1)
+        host.snapshot.persistentSettings = PersistentSettingsFixture.sysctl(
+            "net.ipv4.conf.all.rp_filter = 1\nnet.ipv4.conf.eth1.rp_filter = 1", file: "/etc/sysctl.d/10-rp.conf")
+        let finding = try onlyFinding(host.findings(of: rule))
+        #expect(finding.evidence("source") == "/etc/sysctl.d/10-rp.conf:2,/etc/sysctl.d/10-rp.conf:1")
+        #expect(finding.message.contains("(net.ipv4.conf.all.rp_filter = 1) at boot."))
+        #expect(finding.fix.hasPrefix("sysctl -w net.ipv4.conf.all.rp_filter=2 && sysctl -w net.ipv4.conf.eth1.rp_filter=2"))
+    }
+
+    @Test("a file that writes loose mode is no source of the strict value")
+    func looseLine() throws {
+        var host = twoUplinks(allRPFilter: 0, eth1RPFilter: 1)
+        host.snapshot.persistentSettings = PersistentSettingsFixture.sysctl(
+            "net.ipv4.conf.*.rp_filter = 2", file: "/usr/lib/sysctl.d/50-default.conf")
+        #expect(try onlyFinding(host.findings(of: rule)).evidence("source") == nil)
+    }
+}
