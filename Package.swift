@@ -30,6 +30,7 @@ let package = Package(
 
         // The pure heart: snapshot model, rules, findings, alert tracking. No I/O.
         .target(name: "FwdwatchCore"),
+        .target(name: "FwdwatchFixtures"),
 
         // Edges, one module each.
         .target(name: "FwdwatchProc", dependencies: ["FwdwatchCore"]),
@@ -78,7 +79,7 @@ let package = Package(
 
         .testTarget(
             name: "FwdwatchCoreTests",
-            dependencies: ["FwdwatchCore", "FwdwatchConfig", "FwdwatchProc", "FwdwatchFirewall"],
+            dependencies: ["FwdwatchCore", "FwdwatchConfig", "FwdwatchProc", "FwdwatchFirewall", "FwdwatchFixtures"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
