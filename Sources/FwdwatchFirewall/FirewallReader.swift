@@ -17,7 +17,8 @@ public enum FirewallReading: Sendable, Equatable {
 /// - `iptables-nft-save -c` (or `iptables-save -c` when `iptables-save -V` says `nf_tables`),
 /// - `iptables-legacy-save -c` (or `iptables-save -c` when it says `legacy`), kept only when the legacy
 ///   tables hold rules (a non-empty chain, a user chain, or a DROP policy),
-/// - `nft -j list ruleset` for native nftables tables, leaving out the `ip` tables iptables-nft listed.
+/// - `nft -j list tables`, then `nft -j list table` for each native `ip`/`inet` table (leaving out the
+///   tables iptables-nft listed: reading them again as JSON cost seconds on a kube-proxy node).
 ///
 /// Reading needs CAP_NET_ADMIN. Each tool runs with a time and output bound; the calling thread blocks
 /// meanwhile and the tools see the calling thread's network namespace.
@@ -73,14 +74,24 @@ public struct FirewallReader: Sendable {
         if let nft = tool("nft") {
             anyToolRan = true
             let iptablesTables = Set(state.tables.filter { $0.backend == .iptablesNFT }.map { "ip \($0.name)" })
-            switch run(nft, ["-j", "list", "ruleset"]) {
+            // List the tables first and read only the native ones: on a kube-proxy or big Docker host the
+            // iptables-nft tables are most of a many-megabyte `list ruleset`, and they were read above.
+            switch run(nft, ["-j", "list", "tables"]) {
             case .refused(let message): refused.append(message)
             case .failed(let message): state.problems.append(message)
             case .output(let json):
                 anyToolRead = true
-                let parsed = NftablesRulesetParser.parse(json, excluding: iptablesTables)
-                state.tables += parsed.tables
-                state.problems += parsed.problems
+                for (family, name) in NftablesRulesetParser.tableNames(json) {
+                    guard ["ip", "inet"].contains(family), !iptablesTables.contains("\(family) \(name)") else { continue }
+                    switch run(nft, ["-j", "list", "table", family, name]) {
+                    case .refused(let message): refused.append(message)
+                    case .failed(let message): state.problems.append(message)
+                    case .output(let table):
+                        let parsed = NftablesRulesetParser.parse(table, excluding: iptablesTables)
+                        state.tables += parsed.tables
+                        state.problems += parsed.problems
+                    }
+                }
             }
         } else {
             state.problems.append("no nft found in \(toolDirectories.joined(separator: ":")): native nftables rules not read")

@@ -54,6 +54,8 @@ private struct Reader {
     var problems: [String] = []
     /// The table between `*name` and `COMMIT`.
     var current: FirewallTable?
+    /// The chains declared in `current`, for telling a jump from a target extension.
+    var chainNames: Set<String> = []
     var currentStartLine = 0
 
     init(backend: FirewallBackend) { self.backend = backend }
@@ -75,6 +77,7 @@ private struct Reader {
                 return report(number, "malformed table line \"\(line)\"; table skipped")
             }
             current = FirewallTable(backend: backend, family: .ip, name: name)
+            chainNames = []
             currentStartLine = number
             return
         }
@@ -98,7 +101,7 @@ private struct Reader {
 
     /// `:NAME POLICY [packets:bytes]`; POLICY is `-` for a user chain.
     mutating func readChain(_ text: Substring, number: Int) {
-        guard var table = current else { return }
+        guard let tableName = current?.name else { return }
         let fields = text.split(separator: " ", omittingEmptySubsequences: true)
         guard fields.count >= 2, let name = fields.first.map(String.init) else {
             return report(number, "malformed chain line \":\(text)\"; skipped")
@@ -115,20 +118,22 @@ private struct Reader {
         case "-": base = nil
         case "ACCEPT", "DROP":
             let policy: Verdict = fields[1] == "ACCEPT" ? .accept : .drop
-            base = IptablesSaveParser.baseChain(table: table.name, chain: name, policy: policy)
+            base = IptablesSaveParser.baseChain(table: tableName, chain: name, policy: policy)
             if base == nil {
-                report(number, "chain \(name) has policy \(fields[1]) but is no base chain of table \(table.name)")
+                report(number, "chain \(name) has policy \(fields[1]) but is no base chain of table \(tableName)")
             }
         default:
             return report(number, "unknown policy \"\(fields[1])\" of chain \(name); chain skipped")
         }
-        table.add(FirewallChain(name: name, base: base, rules: table.chains[name]?.rules ?? [], counters: counters))
-        current = table
+        let rules = current?.chains[name]?.rules ?? []
+        current?.add(FirewallChain(name: name, base: base, rules: rules, counters: counters))  // in place: no copy per chain
+        chainNames.insert(name)
     }
 
     /// `[packets:bytes] -A CHAIN options` (counters only with `iptables-save -c`).
     mutating func readRule(_ line: Substring, number: Int) {
-        guard var table = current else { return }
+        // The table is changed in place through `current`: a copy here would copy every chain for every rule.
+        guard let tableName = current?.name else { return }
         var body = line
         var counters: Counters?
         if line.hasPrefix("[") {
@@ -155,17 +160,15 @@ private struct Reader {
             return report(number, "not a rule: \"\(body.prefix(80))\"; skipped")
         }
         let chainName = tokens[1]
-        guard var chain = table.chains[chainName] else {
-            return report(number, "rule for undeclared chain \(chainName) in table \(table.name); skipped")
+        guard current?.chains[chainName] != nil else {
+            return report(number, "rule for undeclared chain \(chainName) in table \(tableName); skipped")
         }
-        var parser = RuleOptionParser(tokens: Array(tokens.dropFirst(2)), chains: Set(table.chains.keys))
+        var parser = RuleOptionParser(tokens: Array(tokens.dropFirst(2)), chains: chainNames)
         do {
             var rule = try parser.parse()
             rule.counters = parser.counters ?? counters
             rule.origin = RuleOrigin(line: number, text: String(body))
-            chain.rules.append(rule)
-            table.chains[chainName] = chain
-            current = table
+            current?.chains[chainName]?.rules.append(rule)
         } catch {
             report(number, "\(RuleSyntaxError.describe(error)) in \"\(body.prefix(120))\"; rule skipped")
         }

@@ -10,6 +10,19 @@ import FwdwatchCore
 public enum NftablesRulesetParser {
     /// Parses `json`. Tables named in `excluding` (as `"<family> <name>"`, e.g. `"ip filter"`) are skipped:
     /// the reader passes the tables iptables-nft already listed, which carry `xt` compat expressions.
+    /// The (family, name) of every table in `nft -j list tables` output, in order; empty when the output
+    /// is not that.
+    public static func tableNames(_ json: String) -> [(family: String, name: String)] {
+        guard let document = try? JSONDecoder().decode(JSONValue.self, from: Data(json.utf8)),
+            let items = document["nftables"]?.array
+        else { return [] }
+        return items.compactMap { item in
+            guard let table = item["table"], let family = table["family"]?.string, let name = table["name"]?.string
+            else { return nil }
+            return (family, name)
+        }
+    }
+
     public static func parse(_ json: String, excluding: Set<String> = []) -> FirewallState {
         let document: JSONValue
         do {

@@ -144,10 +144,15 @@ extension HostView {
             return path
         }
         path.egress = egress.name
+        // Out of the interface it came in on: the container network's route is gone or shadowed when the
+        // target's own subnet is elsewhere or only the default route leads back. A specific route through
+        // the ingress (a pod on another node behind the uplink) is a real path.
+        let specific = target.flatMap { route(to: $0) }.flatMap { IPv4Prefix($0.destination) }.map { $0.length > 0 } ?? false
+        let routedBack = egress.index == ingress.index && (home.map { $0.link.index != egress.index } ?? !specific)
         guard
             add(
-                .route, egress.index != ingress.index,
-                egress.index != ingress.index
+                .route, !routedBack,
+                !routedBack
                     ? routeDetail
                     : "\(port.target) is routed back out of \(egress.name)\(routeUsed): the route to its network is gone or shadowed",
                 fix: fixRoute)
