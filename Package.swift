@@ -67,6 +67,9 @@ let package = Package(
             ]
         ),
 
+        // Prints the generated hosts of the scale benchmark (scripts/bench/scale.sh).
+        .executableTarget(name: "fwdwatch-fixtures", dependencies: ["FwdwatchFixtures"]),
+
         // Thin command line.
         .executableTarget(
             name: "fwdwatch",
