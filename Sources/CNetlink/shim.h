@@ -26,6 +26,8 @@
 #include <sys/prctl.h>
 #include <sys/eventfd.h>
 extern int setns(int fd, int nstype);
+/* glibc 2.32+, declared only under _GNU_SOURCE: "EHOSTUNREACH" for 113, NULL for an unknown value. */
+extern const char *strerrorname_np(int errnum);
 /** Moves the calling thread into the network namespace open at fd (CLONE_NEWNET). */
 static inline int fwdwatch_enter_network_namespace(int fd) { return setns(fd, 0x40000000); }
 /** Names the calling thread (the kernel keeps at most 15 characters). */

@@ -46,6 +46,19 @@ enum DedicatedThread {
         return try result.get()
     }
 
+    /// Runs `body` on a new, detached thread and suspends until it is done: the awaiting task holds no
+    /// thread of the cooperative pool while `body` blocks.
+    static func awaitResult<T: Sendable>(name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            do {
+                let thread = try start(name: name) { continuation.resume(with: Result { try body() }) }
+                pthread_detach(thread)
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+
     /// Written by the worker thread before it exits, read after `pthread_join`, which orders the two.
     private final class ResultBox<T>: @unchecked Sendable {
         var result: Result<T, any Error>?
