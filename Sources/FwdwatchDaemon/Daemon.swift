@@ -225,8 +225,14 @@ public struct Daemon: Service {
                     guard state.netlink != nil else { continue }
 
                     let evaluationStarted = ContinuousClock.now
-                    let transitions = state.evaluate()
+                    let transitions = await state.evaluate()
                     let evaluationTook = ContinuousClock.now - evaluationStarted
+                    if let failure = state.routeDecisionCache.takeNewFailure() {
+                        sink.notice(
+                            DaemonNotice(
+                                "The kernel's route lookup failed (\(failure)); paths are judged by fwdwatch's own "
+                                    + "model until it answers again.", id: JournalMessageID.error, priority: .warning))
+                    }
                     // Repair first (every millisecond of forwarding=0 drops traffic), then log the alert
                     // that called for it, then the repair.
                     let repairs = state.repair()
@@ -299,12 +305,13 @@ public struct Daemon: Service {
         sink.notice(
             DaemonNotice(
                 "fwdwatch stopped after \(state.evaluations) evaluations of \(state.eventsProcessed) netlink events "
-                    + "(\(state.resyncs) resyncs).",
+                    + "(\(state.resyncs) resyncs, \(state.routeDecisionCache.questionsAsked) route questions asked).",
                 id: JournalMessageID.stopping, priority: .info,
                 fields: [
                     ("FWDWATCH_EVALUATIONS", String(state.evaluations)),
                     ("FWDWATCH_NETLINK_EVENTS", String(state.eventsProcessed)),
                     ("FWDWATCH_RESYNCS", String(state.resyncs)),
+                    ("FWDWATCH_ROUTE_QUESTIONS", String(state.routeDecisionCache.questionsAsked)),
                 ]))
     }
 }
@@ -318,12 +325,18 @@ struct LoopState {
     let clock: ContinuousClock
     let start: ContinuousClock.Instant
 
-    var netlink: NetlinkState?
+    var netlink: NetlinkState? {
+        didSet { if let netlink { routeDecisionCache.dropIfRoutingChanged(from: oldValue, to: netlink) } }
+    }
     var proc = ProcState()
     var lastCounters: (counters: [String: UInt64], at: ContinuousClock.Instant)?
     var dropSample: DropSample?
     /// The netfilter rules, re-read on every sweep and on nf_tables change notifications.
-    var firewall: FirewallReading?
+    var firewall: FirewallReading? {
+        didSet { if firewall != oldValue { routeDecisionCache.drop() } }
+    }
+    /// The kernel's route answers, asked at each evaluation for what is not cached.
+    var routeDecisionCache = RouteDecisionCache()
     /// The sysctl.d / .network lines bad values come back from, re-read on every sweep and on SIGHUP.
     var persistentSettings: [PersistentSetting]?
     var lastEvaluation = Evaluation(findings: [])
@@ -353,6 +366,8 @@ struct LoopState {
     /// firewall rules. A failed read keeps the last good values. Returns the reason the firewall rules
     /// became unreadable, once, when they do.
     mutating func sweep(logger: Logger) -> String? {
+        // ip rules and sysctls without events (route_localnet, accept_local) change route answers silently.
+        routeDecisionCache.drop()
         let newlyUnavailable = readFirewall()
         readPersistentSettings()
         do {
@@ -402,11 +417,12 @@ struct LoopState {
         evaluator.settings = fresh.settings
     }
 
-    mutating func evaluate() -> [AlertTransition] {
+    mutating func evaluate() async -> [AlertTransition] {
         guard let netlink else { return [] }
         var snapshot = SnapshotAssembler.assemble(
             netlink: netlink, proc: proc, dropSample: dropSample, firewall: firewall)
         snapshot.persistentSettings = persistentSettings
+        snapshot.routeDecisions = await routeDecisionCache.decisions(for: snapshot, settings: configuration.settings)
         lastEvaluation = evaluator.evaluate(snapshot)
         allForwarding = snapshot.ipv4Conf["all"]?.forwarding
         evaluations += 1

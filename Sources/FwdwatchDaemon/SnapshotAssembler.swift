@@ -53,7 +53,8 @@ public enum SnapshotAssembler {
 }
 
 /// Reads the live host once: a netlink dump and a /proc read, optionally sampling the drop
-/// counters over an interval (the evidence for silent drops).
+/// counters over an interval (the evidence for silent drops), then asks the kernel's route lookup
+/// the path walk's questions.
 public struct HostReader: Sendable {
     public var procRoot: String
     /// Whether to read the netfilter rules (needs CAP_NET_ADMIN; without it the snapshot says why).
@@ -81,6 +82,11 @@ public struct HostReader: Sendable {
         var snapshot = SnapshotAssembler.assemble(netlink: netlink, proc: state, dropSample: sample, firewall: firewall)
         // sysctl.d and .network files below the same root: a recorded tree can carry them.
         snapshot.persistentSettings = PersistentSettingsReader(root: procRoot).read()
+        // The kernel's own route decisions for the path walk's questions; none asked, none recorded.
+        let questions = HostView(snapshot).routeQuestions()
+        if !questions.isEmpty {
+            snapshot.routeDecisions = try await KernelRouteLookup.askOffPool(questions)
+        }
         return snapshot
     }
 }
