@@ -176,15 +176,39 @@ struct RealPodmanTests {
                 daemon.waitForAlert("raised", rule: "published-port-unreachable", subject: Self.port, timeout: .seconds(5))
                     != nil)
 
+            // Where fwdwatch does decide: netavark's `-s 10.88.0.0/16 -j ACCEPT` deleted as well (the container's
+            // own outbound traffic now dies too), the drop depends on no client. This is what fwdwatch says for a
+            // podman host's FORWARD drop: the port at forward-chain, forward-chain-blocks-bridge podman0, and the
+            // fix `iptables -I FORWARD -i eth0 -o podman0 -d <container> -p tcp --dport 80 -j ACCEPT`.
+            let containerAccept = ["NETAVARK_FORWARD", "-s", PodmanEngine.bridgeSubnet, "-j", "ACCEPT"]
+            try engine.host.exec(["iptables", "-D"] + containerAccept)
+            #expect(try !engine.clientReaches(), "the breakage must be real")
+            let decided = try CheckOutput(engine.host)
+            let decidedText = try checkText(engine.host)
+            #expect(decided.status == 2, "\(decidedText)")
+            let decidedPort = try #require(
+                decided.finding("published-port-unreachable", subject: Self.port), "\(decidedText)")
+            #expect(decidedPort.evidence["ingress"] == "eth0")
+            #expect(decidedPort.evidence["hop"] == "forward-chain")
+            #expect(decidedPort.evidence["target"] == target)
+            let address = target.split(separator: ":")[0]
+            #expect(
+                decidedPort.fix?.hasPrefix("iptables -I FORWARD -i eth0 -o podman0 -d \(address) -p tcp --dport 80 -j ACCEPT")
+                    == true, "\(decidedPort.fix ?? "no fix")")
+            #expect(decided.finding("forward-chain-blocks-bridge", subject: PodmanEngine.bridge) != nil, "\(decided.keys)")
+            for finding in decided.findings {
+                #expect(!(finding.fix ?? "").contains("DOCKER-USER"), "no DOCKER-USER on a podman host: \(finding.fix ?? "")")
+                #expect(!finding.message.contains("DOCKER-USER"), "no DOCKER-USER on a podman host: \(finding.message)")
+            }
+            #expect(daemon.waitForAlert("raised", rule: "published-port-unreachable", subject: Self.port) != nil)
+
             let count = daemon.all.count
+            try engine.host.exec(["iptables", "-A"] + containerAccept)
             try engine.host.exec(["iptables", "-P", "FORWARD", "ACCEPT"])
             #expect(try waitUntil(timeout: .seconds(10), interval: .milliseconds(100)) { try engine.clientReaches() })
             #expect(try CheckOutput(engine.host).keys.isEmpty)
-            if port != nil {
-                #expect(
-                    daemon.waitForAlert(from: count, "resolved", rule: "published-port-unreachable", subject: Self.port)
-                        != nil)
-            }
+            #expect(
+                daemon.waitForAlert(from: count, "resolved", rule: "published-port-unreachable", subject: Self.port) != nil)
             try expectConverged(daemon, engine.host, quiet: .seconds(2), "the daemon and check agree after the heal")
         }
     }
@@ -198,7 +222,8 @@ struct RealPodmanTests {
     /// `NETAVARK-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE`, treats the mark as unknown and
     /// counts it as a possible masquerade. A container's own outbound packet never carries 0x2000: only
     /// NETAVARK-HOSTPORT-SETMARK sets it, reached from nat PREROUTING/OUTPUT for a local destination
-    /// (`addrtype --dst-type LOCAL`) and a published port, which 192.0.2.20 is not.
+    /// (`addrtype --dst-type LOCAL`) and a published port, which 192.0.2.20 is not. (Measured: with the marked
+    /// MASQUERADE deleted too, fwdwatch does name masquerade-missing 10.88.0.0/16 leaving by eth0.)
     @Test func masqueradeRemovedIsNamed() throws {
         try withRunningPodman { engine, _ in
             let server = try NamespaceWebServer(engine.client, address: PodmanEngine.clientAddress, port: 8080)
