@@ -144,7 +144,7 @@ struct RealPodmanTests {
     /// The truth: published-port-unreachable 10002/tcp from eth0 at hop forward-chain, with a fix that does
     /// not mention DOCKER-USER (there is no such chain on a podman host).
     ///
-    /// fwdwatch 0.1 (b1e632b) reports nothing and exits 0: the forward-chain hop is undecided, "? forward-chain
+    /// fwdwatch (built 2026-12-06 from 68c376c and the tree of that day) reports nothing and exits 0: the forward-chain hop is undecided, "? forward-chain
     /// dropped by the iptables-nft ip filter FORWARD policy DROP (no rule accepts it) for some clients (it
     /// depends on iptables-nft ip filter NETAVARK_FORWARD #2 (-A NETAVARK_FORWARD -s 10.88.0.0/16 -j
     /// ACCEPT))". No client that reaches the port through eth0 can carry a source in podman0's own subnet (its
@@ -218,7 +218,7 @@ struct RealPodmanTests {
     /// reply (the client has no route back to 10.88.0.0/16) while the published port still works. The truth:
     /// masquerade-missing 10.88.0.0/16 on podman0 leaving by eth0, and nothing about the port.
     ///
-    /// fwdwatch 0.1 (b1e632b) reports nothing and exits 0: the postrouting walk also meets netavark's
+    /// fwdwatch (built 2026-12-06 from 68c376c and the tree of that day) reports nothing and exits 0: the postrouting walk also meets netavark's
     /// `NETAVARK-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE`, treats the mark as unknown and
     /// counts it as a possible masquerade. A container's own outbound packet never carries 0x2000: only
     /// NETAVARK-HOSTPORT-SETMARK sets it, reached from nat PREROUTING/OUTPUT for a local destination
