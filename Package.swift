@@ -70,6 +70,9 @@ let package = Package(
         // Prints the generated hosts of the scale benchmark (scripts/bench/scale.sh).
         .executableTarget(name: "fwdwatch-fixtures", dependencies: ["FwdwatchFixtures"]),
 
+        // Times one daemon evaluation in-process on a recorded snapshot (scripts/bench/scale.sh).
+        .executableTarget(name: "fwdwatch-bench", dependencies: ["FwdwatchCore", "FwdwatchDaemon"]),
+
         // Thin command line.
         .executableTarget(
             name: "fwdwatch",

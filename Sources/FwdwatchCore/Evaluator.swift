@@ -9,7 +9,14 @@ public struct Evaluator: Sendable {
     }
 
     public func evaluate(_ snapshot: Snapshot) -> Evaluation {
-        let host = HostView(snapshot, settings: settings)
+        var memo = EvaluationMemo()
+        return evaluate(snapshot, memo: &memo, rulesVersion: nil)
+    }
+
+    /// Evaluates reusing what `memo` holds from the previous evaluation (see `EvaluationMemo`);
+    /// `rulesVersion` must change whenever the firewall rules in the snapshot do.
+    public func evaluate(_ snapshot: Snapshot, memo: inout EvaluationMemo, rulesVersion: Int?) -> Evaluation {
+        let host = HostView(snapshot, settings: settings, memo: &memo, rulesVersion: rulesVersion)
         var findings: [Finding] = []
         for rule in rules where !settings.disabledRules.contains(rule.id) {
             for var finding in rule.evaluate(host) {

@@ -27,6 +27,8 @@ public struct HostView: Sendable {
     public private(set) var portPaths: [[PortPath]] = []
     /// The rules indexed for the walks; nil when they were not read.
     let ruleIndex: RuleSetIndex?
+    /// Forward-chain verdicts already walked for this rule set (shared through `EvaluationMemo`).
+    let forwardHops: ForwardHopCache
     /// Every address the host holds (the local table's view: what `addrtype LOCAL` matches).
     public let localAddresses: Set<UInt32>
     /// Main-table routes by prefix length, then network: a longest-prefix lookup is 33 probes.
@@ -37,11 +39,26 @@ public struct HostView: Sendable {
     private let neighboursByKey: [String: Neighbour]
     /// The kernel's answers, by question.
     let routeAnswers: [RouteQuestion: RouteAnswer]
+    /// The representative clients of every ingress interface (`clients(of:)`), by ifindex.
+    var clientsByIngress: [Int32: [RepresentativeClient]] = [:]
     /// Where the kernel's answer and the hand model disagreed during this view's walks (collected by
     /// the path walk; read by the evaluation).
     public private(set) var modelDisagreements: [String] = []
 
     public init(_ snapshot: Snapshot, settings: Settings = .defaults) {
+        var memo = EvaluationMemo()
+        self.init(snapshot, settings: settings, memo: &memo, rulesVersion: nil)
+    }
+
+    /// A view that reuses what `memo` holds from the previous evaluation when it still applies: the rule
+    /// index and the forward-chain verdicts while `rulesVersion` is unchanged (nil: never reuse), the
+    /// published ports and their ingresses while the links and addresses are unchanged too. `memo` is
+    /// updated for the next evaluation. `walkPaths: false` stops after the ports are found (enough for
+    /// `routeQuestions`).
+    public init(
+        _ snapshot: Snapshot, settings: Settings = .defaults, memo: inout EvaluationMemo, rulesVersion: Int?,
+        walkPaths: Bool = true
+    ) {
         self.snapshot = snapshot
         self.settings = settings
         var byIndex: [Int32: Link] = [:]
@@ -100,12 +117,39 @@ public struct HostView: Sendable {
         self.ports = ports.mapValues { $0.sorted { $0.name < $1.name } }
         bridges = snapshot.links.filter { $0.isBridge && settings.isWatchedBridge($0.name) }
             .sorted { $0.name < $1.name }
-        ruleIndex = snapshot.firewall.map(RuleSetIndex.init)
-        discoverPorts()
-        var disagreements: [String] = []
-        portPaths = zip(publishedPorts, portIngresses).map { port, ingresses in
-            ingresses.map { path(of: port, from: $0, disagreements: &disagreements) }
+        let reusable = rulesVersion != nil && memo.rulesVersion == rulesVersion && (memo.ruleIndex != nil) == (snapshot.firewall != nil)
+        if !reusable {
+            memo = EvaluationMemo()
+            memo.rulesVersion = rulesVersion
+            memo.ruleIndex = snapshot.firewall.map(RuleSetIndex.init)
         }
+        ruleIndex = memo.ruleIndex
+        forwardHops = memo.forwardHops
+        let topology = HostView.topologyKey(snapshot, settings: settings)
+        if reusable, memo.topologyKey == topology, let known = memo.ports {
+            publishedPorts = known.ports
+            portIngresses = known.ingresses.map { indexes in indexes.compactMap { byIndex[$0] } }
+            indexPorts()
+        } else {
+            discoverPorts()
+            memo.topologyKey = topology
+            memo.ports = (publishedPorts, portIngresses.map { $0.map(\.index) })
+        }
+        for link in ingressInterfaces { clientsByIngress[link.index] = findClients(of: link) }
+        guard walkPaths else { return }
+        var disagreements: [String] = []
+        var paths: [[PortPath]] = []
+        paths.reserveCapacity(publishedPorts.count)
+        for position in publishedPorts.indices {
+            let walked = portIngresses[position].map { path(of: publishedPorts[position], from: $0, disagreements: &disagreements) }
+            // A container network the engine isolates from the target's on purpose is no ingress of it.
+            let kept = walked.filter { !$0.isIsolatedByDesign }
+            if kept.count != walked.count {
+                portIngresses[position] = portIngresses[position].filter { link in kept.contains { $0.ingress == link.name } }
+            }
+            paths.append(kept)
+        }
+        portPaths = paths
         modelDisagreements = disagreements
     }
 
@@ -177,11 +221,14 @@ public struct HostView: Sendable {
     // MARK: Routes
 
     /// The main-table route the kernel would pick for `address`: longest prefix, then lowest metric.
-    public func route(to address: IPv4Address) -> Route? {
+    public func route(to address: IPv4Address) -> Route? { routeEntry(to: address)?.route }
+
+    /// `route(to:)` with its parsed prefix.
+    func routeEntry(to address: IPv4Address) -> (prefix: IPv4Prefix, route: Route)? {
         for length in stride(from: 32, through: 0, by: -1) {
             let network = address.value & IPv4Prefix.mask(length)
             if let routes = routesByLength[length][network], let best = routes.min(by: { $0.metric < $1.metric }) {
-                return best
+                return (IPv4Prefix(address: IPv4Address(network), length: length), best)
             }
         }
         return nil

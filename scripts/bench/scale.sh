@@ -41,7 +41,9 @@ setup() {
     ip -n "$client" link set eth0 up
     ip -n "$host" route add default via 192.0.2.1
     local topology=${kind%%-*}
-    "$bin/fwdwatch-fixtures" topology "$topology" "$size" | ip -n "$host" -batch -
+    "$bin/fwdwatch-fixtures" topology "$topology" "$size" "$client" | ip -n "$host" -batch -
+    for peer in $(ip -n "$client" -o link show | grep -o 'q-[^:@]*'); do ip -n "$client" link set "$peer" up; done
+    ip -n "$client" link set "q-$(ip -n "$client" -o link show | grep -o "q-[a-z0-9]*" | head -1 | cut -c3-)" up 2>/dev/null || true
     case $kind in
         docker) "$bin/fwdwatch-fixtures" rules docker-iptables "$size" | ip netns exec "$host" iptables-restore ;;
         kube-iptables) "$bin/fwdwatch-fixtures" rules kube-iptables "$size" | ip netns exec "$host" iptables-restore ;;
@@ -64,9 +66,9 @@ bench() {
             read -r seconds rss < <(time_it ip netns exec "$host" "$bin/fwdwatch" check --config /dev/null --sample 0 || true)
             checks+=("$seconds"); check_rss+=("$rss")
         done
-        ip netns exec "$host" "$bin/fwdwatch" snapshot --config /dev/null -o "$work/snapshot.json"
+        ip netns exec "$host" "$bin/fwdwatch" snapshot -o "$work/snapshot.json"
         local ports
-        ports=$("$bin/fwdwatch" check --config /dev/null --snapshot "$work/snapshot.json" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin).get("publishedPorts", [])))' 2>/dev/null || echo "?")
+        ports=$( { "$bin/fwdwatch" check --config /dev/null --snapshot "$work/snapshot.json" --json || true; } | python3 -c 'import json,sys; print(len(json.load(sys.stdin).get("publishedPorts", [])))' 2>/dev/null || echo "?")
         for _ in $(seq "$runs"); do
             read -r seconds rss < <(time_it "$bin/fwdwatch" check --config /dev/null --snapshot "$work/snapshot.json" || true)
             evals+=("$seconds"); eval_rss+=("$rss")

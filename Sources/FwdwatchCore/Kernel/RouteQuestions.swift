@@ -4,6 +4,14 @@ struct RepresentativeClient: Sendable {
     var address: IPv4Address
     /// "192.0.2.0/24 on eth0", "203.0.113.0/24 (via eth1)", "the default route".
     var origin: String
+    /// `address` as text, as the route questions carry it.
+    var text: String
+
+    init(address: IPv4Address, origin: String) {
+        self.address = address
+        self.origin = origin
+        self.text = address.description
+    }
 }
 
 /// The kernel's answers for one path, summarised.
@@ -23,6 +31,12 @@ extension HostView {
     /// route through it, one in each more specific route that overlaps those (a VPN or a second uplink
     /// that carves a piece out), and one behind the default route. At most eight, in that order.
     func clients(of ingress: Link) -> [RepresentativeClient] {
+        if let known = clientsByIngress[ingress.index] { return known }
+        return findClients(of: ingress)
+    }
+
+    /// `clients(of:)` computed (once per view for the ingress interfaces, in `init`).
+    func findClients(of ingress: Link) -> [RepresentativeClient] {
         var result: [RepresentativeClient] = []
         var seen: Set<UInt32> = []
         func add(_ prefix: IPv4Prefix, _ origin: String) {
@@ -41,8 +55,8 @@ extension HostView {
         if !defaultRoutes.isEmpty {
             // An address no more specific route covers: a client somewhere on the internet.
             for text in ["203.0.113.45", "198.51.100.45", "192.0.2.245", "100.64.7.45", "8.8.8.8"] {
-                guard let address = IPv4Address(text), let route = route(to: address),
-                    IPv4Prefix(route.destination)?.length == 0, !localAddresses.contains(address.value)
+                guard let address = IPv4Address(text), let entry = routeEntry(to: address),
+                    entry.prefix.length == 0, !localAddresses.contains(address.value)
                 else { continue }
                 if seen.insert(address.value).inserted, result.count < 8 {
                     result.append(RepresentativeClient(address: address, origin: "clients behind the default route"))
@@ -89,9 +103,9 @@ extension HostView {
             for ingress in ingresses {
                 let egress = modelEgress(of: target, from: ingress)
                 for client in clientsOf(ingress) {
-                    ask(RouteQuestion(inputInterface: ingress.name, source: "\(client.address)", destination: port.target))
+                    ask(RouteQuestion(inputInterface: ingress.name, source: client.text, destination: port.target))
                     if let egress {
-                        ask(RouteQuestion(inputInterface: egress.name, source: port.target, destination: "\(client.address)"))
+                        ask(RouteQuestion(inputInterface: egress.name, source: port.target, destination: client.text))
                     }
                 }
             }
@@ -138,7 +152,7 @@ extension HostView {
         var example = ""
         let clients = clients(of: ingress)
         for client in clients {
-            let forward = RouteQuestion(inputInterface: ingress.name, source: "\(client.address)", destination: port.target)
+            let forward = RouteQuestion(inputInterface: ingress.name, source: client.text, destination: port.target)
             guard let answer = routeAnswers[forward] else { continue }
             asked += 1
             if example.isEmpty { example = "\(forward): \(answer.summary)" }
@@ -146,10 +160,10 @@ extension HostView {
             case .route(let type, let out, _) where type == "unicast":
                 if let out, !egresses.contains(out) { egresses.append(out) }
                 if let out, failure == nil,
-                    let reply = routeAnswers[RouteQuestion(inputInterface: out, source: port.target, destination: "\(client.address)")],
+                    let reply = routeAnswers[RouteQuestion(inputInterface: out, source: port.target, destination: client.text)],
                     let refusal = reply.refusal
                 {
-                    let question = RouteQuestion(inputInterface: out, source: port.target, destination: "\(client.address)")
+                    let question = RouteQuestion(inputInterface: out, source: port.target, destination: client.text)
                     failure = (
                         "the replies to \(client.origin) are refused: \(question): \(refusal)",
                         replyFix(reply, egress: out, client: client))

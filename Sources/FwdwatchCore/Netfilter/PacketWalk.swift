@@ -34,6 +34,16 @@ struct PacketWalk {
     let rules: RuleSetIndex
     let packet: ProbePacket
 
+    /// Where a packet may be dropped.
+    struct Drop: Sendable {
+        /// "iptables-nft ip filter DOCKER-USER #1", or the policy drop in words.
+        var place: String
+        /// The rule as the tool printed it.
+        var text: String?
+        /// The dropping rule; nil for a chain policy.
+        var rule: RulePlace?
+    }
+
     /// What a walk through one hook may end in.
     struct Outcomes {
         /// DNAT rules the packet may be translated by (nat chains), first one on each path.
@@ -43,7 +53,7 @@ struct PacketWalk {
         /// MASQUERADE or SNAT rules it may meet (postrouting).
         var sourceTranslations: [RulePlace] = []
         /// Where it may be dropped or rejected, with the rule text; a policy drop names the chain.
-        var drops: [(place: String, text: String?)] = []
+        var drops: [Drop] = []
         /// Whether it may pass the hook untouched (every base chain accepted or fell through to an accept policy).
         var passes = false
         /// The first undecidable rule that made a difference, for the explanation.
@@ -55,7 +65,7 @@ struct PacketWalk {
         var translations: [RulePlace] = []
         var redirects: [RulePlace] = []
         var sourceTranslations: [RulePlace] = []
-        var drops: [(place: String, text: String?)] = []
+        var drops: [Drop] = []
         /// ACCEPT: the base chain is done with the packet.
         var accepts = false
         /// The end of the chain or RETURN: back to the caller (or the policy, in a base chain).
@@ -94,7 +104,7 @@ struct PacketWalk {
             var next = exits.accepts
             if exits.continues {
                 if chain.base?.policy == .drop {
-                    outcomes.drops.append(("the \(table.id) \(chain.name) policy DROP (no rule accepts it)", nil))
+                    outcomes.drops.append(Drop(place: "the \(table.id) \(chain.name) policy DROP (no rule accepts it)", text: nil, rule: nil))
                 } else {
                     next = true
                 }
@@ -135,7 +145,7 @@ struct PacketWalk {
             case .accept:
                 taken.accepts = true
             case .drop, .reject:
-                taken.drops = [("\(place)", rule.origin.text)]
+                taken.drops = [Drop(place: "\(place)", text: rule.origin.text, rule: place)]
             case .return:
                 taken.continues = true
             case .dnat:

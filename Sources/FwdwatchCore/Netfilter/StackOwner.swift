@@ -25,12 +25,23 @@ public enum StackOwner: String, Codable, Sendable, Equatable, CaseIterable {
             default: break
             }
         }
+        // DOCKER-USER is Docker's hook for the operator's own rules: its drops are the operator's.
+        if chain == "DOCKER-USER" { return .other }
         if chain == "DOCKER" || chain.hasPrefix("DOCKER-") { return .docker }
         if chain.hasPrefix("NETAVARK") { return .podman }
         if chain.hasPrefix("KUBE-") { return .kubeProxy }
         if chain.hasPrefix("LIBVIRT_") { return .libvirt }
         if chain.hasPrefix("ufw-") || chain.hasPrefix("ufw6-") { return .ufw }
         return .other
+    }
+
+    /// Whether the stack drops traffic between its own networks on purpose (a drop of its between two of
+    /// the host's container bridges is isolation, not a fault).
+    var isolatesItsNetworks: Bool {
+        switch self {
+        case .docker, .podman, .libvirt, .lxc, .incus, .kubeProxy: true
+        case .firewalld, .ufw, .other: false
+        }
     }
 
     /// How to find the workload behind a published port.

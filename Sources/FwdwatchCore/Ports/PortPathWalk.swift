@@ -22,6 +22,11 @@ extension HostView {
         }
         publishedPorts = found.map(\.port)
         portIngresses = found.map(\.ingresses)
+        indexPorts()
+    }
+
+    /// The lookups by target and subject over `publishedPorts`.
+    mutating func indexPorts() {
         var byTarget: [String: [Int]] = [:]
         for (position, port) in publishedPorts.enumerated() { byTarget[port.target, default: []].append(position) }
         portsByTarget = byTarget
@@ -147,7 +152,7 @@ extension HostView {
         // Out of the interface it came in on: the container network's route is gone or shadowed when the
         // target's own subnet is elsewhere or only the default route leads back. A specific route through
         // the ingress (a pod on another node behind the uplink) is a real path.
-        let specific = target.flatMap { route(to: $0) }.flatMap { IPv4Prefix($0.destination) }.map { $0.length > 0 } ?? false
+        let specific = target.flatMap { routeEntry(to: $0) }.map { $0.prefix.length > 0 } ?? false
         let routedBack = egress.index == ingress.index && (home.map { $0.link.index != egress.index } ?? !specific)
         guard
             add(
@@ -242,12 +247,30 @@ extension HostView {
             inInterface: ingress.name, outInterface: egress.name, source: nil, destination: target,
             destinationIsLocal: localAddresses.contains(target.value), transport: port.transport,
             destinationPort: port.destinationPort)
+        let key = "\(port.target) \(port.transport) \(port.destinationPort) \(ingress.name) \(egress.name) \(packet.destinationIsLocal)"
+        if let known = forwardHops.hop(key) { return known }
+        let hop = forwardChainHop(port, packet: packet, rules: ruleIndex, ingress: ingress, egress: egress)
+        forwardHops.store(hop, key)
+        return hop
+    }
+
+    private func forwardChainHop(
+        _ port: PublishedPort, packet: ProbePacket, rules ruleIndex: RuleSetIndex, ingress: Link, egress: Link
+    ) -> PathHop {
         let outcomes = PacketWalk(rules: ruleIndex, packet: packet).walk(.forward)
         let passes: Bool?
         let detail: String
         if let drop = outcomes.drops.first {
             let by = drop.place + (drop.text.map { " (\($0))" } ?? "")
-            if outcomes.passes {
+            let owner = drop.rule.map { StackOwner.of(table: $0.table, chain: $0.chain) }
+            if let owner, owner.isolatesItsNetworks, isContainerBridge(ingress), outcomes.drops.allSatisfy({ $0.rule != nil }) {
+                // From one of the host's container networks into another: the engine's own isolation
+                // between its networks (Docker's isolation chains, DOCKER-INTERNAL, an unpublished-port
+                // drop), by design, not an alarm. A DNAT sending an outside client there is walked from
+                // the outside interface and still named.
+                passes = nil
+                detail = "\(PathHop.isolatedByDesign) \(owner.rawValue) keeps \(ingress.name)'s network from \(egress.name) (\(by))"
+            } else if outcomes.passes {
                 passes = nil
                 detail = "dropped by \(by) for some clients (it depends on \(outcomes.undecidedAt ?? "a condition fwdwatch cannot decide"))"
             } else {

@@ -82,6 +82,9 @@ public struct PathHop: Sendable, Equatable, Codable {
     /// The command that repairs a broken hop.
     public var fix: String?
 
+    /// How a forward-chain hop's detail starts when the engine isolates the ingress's network on purpose.
+    public static let isolatedByDesign = "isolated by design:"
+
     public init(name: Name, passes: Bool?, detail: String, fix: String? = nil) {
         self.name = name
         self.passes = passes
@@ -105,4 +108,10 @@ public struct PortPath: Sendable, Equatable, Codable {
     /// hop, target-neighbour) breaks the path too, but that is the container's fault:
     /// dnat-target-not-answering reports it, not published-port-unreachable.
     public var isBrokenOnHost: Bool { firstBroken.map { $0.name != .targetNeighbour } ?? false }
+
+    /// The forward chain drops it by the engine's design: from one of its container networks into
+    /// another (see `HostView.forwardChainHop`).
+    public var isIsolatedByDesign: Bool {
+        hops.contains { $0.name == .forwardChain && $0.passes == nil && $0.detail.hasPrefix(PathHop.isolatedByDesign) }
+    }
 }

@@ -15,7 +15,8 @@ public struct ForwardChainBlocksBridge: Rule {
         for (port, paths) in zip(host.publishedPorts, host.portPaths) {
             for path in paths {
                 guard let ingress = host.link(named: path.ingress),
-                    let egress = host.egressInterface(for: port, from: ingress)
+                    let egress = path.egress.flatMap({ $0 == path.ingress ? nil : host.link(named: $0) })
+                        ?? host.egressInterface(for: port, from: ingress)
                 else { continue }
                 // The path walked the forward chain unless an earlier hop broke it: ask only then.
                 let walked = path.egress == egress.name ? path.hops.first { $0.name == .forwardChain } : nil
