@@ -144,11 +144,11 @@ struct RealPodmanTests {
     /// The truth: published-port-unreachable 10002/tcp from eth0 at hop forward-chain, with a fix that does
     /// not mention DOCKER-USER (there is no such chain on a podman host).
     ///
-    /// fwdwatch (built 2026-12-06 from 68c376c and the tree of that day) reports nothing and exits 0: the forward-chain hop is undecided, "? forward-chain
-    /// dropped by the iptables-nft ip filter FORWARD policy DROP (no rule accepts it) for some clients (it
-    /// depends on iptables-nft ip filter NETAVARK_FORWARD #2 (-A NETAVARK_FORWARD -s 10.88.0.0/16 -j
-    /// ACCEPT))". No client that reaches the port through eth0 can carry a source in podman0's own subnet (its
-    /// replies would stay on podman0), so the rule that "depends on the client" accepts none of them.
+    /// fwdwatch (built 2026-12-06 from 68c376c and the tree of that day) reports nothing and exits 0: the forward-chain
+    /// hop is undecided, "? forward-chain dropped by the iptables-nft ip filter FORWARD policy DROP (no rule accepts
+    /// it) for some clients (it depends on iptables-nft ip filter NETAVARK_FORWARD #2 (-A NETAVARK_FORWARD -s
+    /// 10.88.0.0/16 -j ACCEPT))". No client that reaches the port through eth0 can carry a source in podman0's own
+    /// subnet (its replies would stay on podman0), so the rule that "depends on the client" accepts none of them.
     @Test func forwardPolicyDropIsNamedAtTheForwardChain() throws {
         try withRunningPodman { engine, target in
             let daemon = try DaemonProcess(namespace: engine.host, configText: Self.daemonConfig)
@@ -218,12 +218,12 @@ struct RealPodmanTests {
     /// reply (the client has no route back to 10.88.0.0/16) while the published port still works. The truth:
     /// masquerade-missing 10.88.0.0/16 on podman0 leaving by eth0, and nothing about the port.
     ///
-    /// fwdwatch (built 2026-12-06 from 68c376c and the tree of that day) reports nothing and exits 0: the postrouting walk also meets netavark's
-    /// `NETAVARK-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE`, treats the mark as unknown and
-    /// counts it as a possible masquerade. A container's own outbound packet never carries 0x2000: only
-    /// NETAVARK-HOSTPORT-SETMARK sets it, reached from nat PREROUTING/OUTPUT for a local destination
-    /// (`addrtype --dst-type LOCAL`) and a published port, which 192.0.2.20 is not. (Measured: with the marked
-    /// MASQUERADE deleted too, fwdwatch does name masquerade-missing 10.88.0.0/16 leaving by eth0.)
+    /// fwdwatch (built 2026-12-06 from 68c376c and the tree of that day) reports nothing and exits 0: the postrouting
+    /// walk also meets netavark's `NETAVARK-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE`, treats the mark
+    /// as unknown and counts it as a possible masquerade. A container's own outbound packet never carries 0x2000: only
+    /// NETAVARK-HOSTPORT-SETMARK sets it, reached from nat PREROUTING/OUTPUT for a local destination (`addrtype
+    /// --dst-type LOCAL`) and a published port, which 192.0.2.20 is not. (Measured: with the marked MASQUERADE deleted
+    /// too, fwdwatch does name masquerade-missing 10.88.0.0/16 leaving by eth0.)
     @Test func masqueradeRemovedIsNamed() throws {
         try withRunningPodman { engine, _ in
             let server = try NamespaceWebServer(engine.client, address: PodmanEngine.clientAddress, port: 8080)
