@@ -1,4 +1,3 @@
-import FoundationEssentials
 import FwdwatchCore
 
 /// Parses `nft -j list ruleset` output into firewall tables (native nftables).
@@ -13,7 +12,7 @@ public enum NftablesRulesetParser {
     /// The (family, name) of every table in `nft -j list tables` output, in order; empty when the output
     /// is not that.
     public static func tableNames(_ json: String) -> [(family: String, name: String)] {
-        guard let document = try? JSONDecoder().decode(JSONValue.self, from: Data(json.utf8)),
+        guard let document = try? JSONValue(parsing: json),
             let items = document["nftables"]?.array
         else { return [] }
         return items.compactMap { item in
@@ -26,7 +25,7 @@ public enum NftablesRulesetParser {
     public static func parse(_ json: String, excluding: Set<String> = []) -> FirewallState {
         let document: JSONValue
         do {
-            document = try JSONDecoder().decode(JSONValue.self, from: Data(json.utf8))
+            document = try JSONValue(parsing: json)
         } catch {
             return FirewallState(problems: ["nft -j list ruleset: output is not JSON (\(json.count) characters); nothing read"])
         }
