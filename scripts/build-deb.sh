@@ -44,8 +44,13 @@ else
     # Debian's hardening for the C and C++ parts (the libnl/libsystemd shims, toml++ in TOMLKit) and the link:
     # FORTIFY_SOURCE, full RELRO with immediate binding.
     hardening=(-Xcc -D_FORTIFY_SOURCE=2 -Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now)
+    # Memory: link with lld and pack the relative relocations (DT_RELR, glibc >= 2.36 as in Debian 12). With
+    # the Swift runtime inside, gold's PIE carries ~96,000 RELA entries (2.3 MB read and applied at every start);
+    # as RELR they take about 20 KB. Idle RSS 25.1 -> 24.1 MB (README, Performance).
+    memory=(-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs)
     echo "build-deb: swift build -c release --static-swift-stdlib (scratch path $scratch)" >&2
-    swift build -c release --static-swift-stdlib "${hardening[@]}" --scratch-path "$scratch" --product fwdwatch >&2
+    swift build -c release --static-swift-stdlib "${hardening[@]}" "${memory[@]}" --scratch-path "$scratch" \
+        --product fwdwatch >&2
     binary="$scratch/release/fwdwatch"
 fi
 

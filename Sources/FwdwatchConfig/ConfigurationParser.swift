@@ -1,5 +1,5 @@
 import FwdwatchCore
-import TOMLKit
+internal import TOMLKit
 
 /// Reads `fwdwatch.toml`. Unknown tables and keys are errors (a typo must not silently do nothing),
 /// and every error names the file, the line and the key.
