@@ -26,7 +26,10 @@ public enum Report {
             for status in evaluation.publishedPorts {
                 let port = status.port
                 let paths = status.paths.map { path -> String in
-                    guard let hop = path.firstBroken else { return "\(path.ingress) ok" }
+                    guard let hop = path.firstBroken else {
+                        let undecided = path.hops.filter { $0.passes == nil && $0.name != .targetNeighbour }.map(\.name.rawValue)
+                        return "\(path.ingress) ok" + (undecided.isEmpty ? "" : " (undecided: \(undecided.joined(separator: ", ")))")
+                    }
                     return "\(path.ingress) \(paint("BROKEN", .critical, color)) at \(hop.name.rawValue) (\(hop.detail))"
                 }
                 let from = paths.isEmpty ? "no ingress interface" : paths.joined(separator: ", ")
@@ -58,7 +61,9 @@ public enum Report {
             out += ")\n"
             if status.paths.isEmpty { out += "  no up interface with an address that this DNAT applies to\n" }
             for path in status.paths {
-                out += "\n  from \(path.ingress)\(path.egress.map { " to \($0)" } ?? ""): \(path.isBroken ? "BROKEN" : "ok")\n"
+                let undecided = path.hops.contains { $0.passes == nil && $0.name != .targetNeighbour }
+                let verdict = path.isBroken ? "BROKEN" : undecided ? "ok as far as fwdwatch can decide" : "ok"
+                out += "\n  from \(path.ingress)\(path.egress.map { " to \($0)" } ?? ""): \(verdict)\n"
                 for hop in path.hops {
                     let mark = hop.passes == true ? "ok " : hop.passes == false ? "BROKEN" : "?  "
                     out += "    \(mark.padded(to: 6)) \(hop.name.rawValue.padded(to: 18)) \(hop.detail)\n"

@@ -333,8 +333,17 @@ struct LoopState {
     var dropSample: DropSample?
     /// The netfilter rules, re-read on every sweep and on nf_tables change notifications.
     var firewall: FirewallReading? {
-        didSet { if firewall != oldValue { routeDecisionCache.drop() } }
+        didSet {
+            if firewall != oldValue {
+                routeDecisionCache.drop()
+                rulesVersion += 1
+            }
+        }
     }
+    /// Bumped whenever the rules (or the settings) change: the evaluation memo is kept while it holds.
+    var rulesVersion = 0
+    /// What the last evaluation leaves for the next (rule index, ports, forward verdicts).
+    var memo = EvaluationMemo()
     /// The kernel's route answers, asked at each evaluation for what is not cached.
     var routeDecisionCache = RouteDecisionCache()
     /// The sysctl.d / .network lines bad values come back from, re-read on every sweep and on SIGHUP.
@@ -415,6 +424,7 @@ struct LoopState {
     mutating func apply(_ fresh: Configuration) {
         configuration = fresh
         evaluator.settings = fresh.settings
+        rulesVersion += 1  // the settings choose ingresses and bridges: start the memo afresh
     }
 
     mutating func evaluate() async -> [AlertTransition] {
@@ -422,8 +432,9 @@ struct LoopState {
         var snapshot = SnapshotAssembler.assemble(
             netlink: netlink, proc: proc, dropSample: dropSample, firewall: firewall)
         snapshot.persistentSettings = persistentSettings
-        snapshot.routeDecisions = await routeDecisionCache.decisions(for: snapshot, settings: configuration.settings)
-        lastEvaluation = evaluator.evaluate(snapshot)
+        snapshot.routeDecisions = await routeDecisionCache.decisions(
+            for: snapshot, settings: configuration.settings, memo: &memo, rulesVersion: rulesVersion)
+        lastEvaluation = evaluator.evaluate(snapshot, memo: &memo, rulesVersion: rulesVersion)
         allForwarding = snapshot.ipv4Conf["all"]?.forwarding
         evaluations += 1
         return tracker.update(lastEvaluation.findings, now: now())

@@ -21,19 +21,33 @@ struct RouteDecisionCache {
     /// Drops the answers when anything a route lookup reads differs between the two states (all but
     /// the neighbour table).
     mutating func dropIfRoutingChanged(from old: NetlinkState?, to new: NetlinkState) {
-        let unchanged = old.map {
-            $0.links == new.links && $0.addresses == new.addresses && $0.routes == new.routes
-                && $0.ipv4Netconf == new.ipv4Netconf
+        guard let old, old.links == new.links, old.addresses == new.addresses, old.routes == new.routes else {
+            drop()
+            return
         }
-        if unchanged != true { drop() }
+        guard old.ipv4Netconf != new.ipv4Netconf else { return }
+        // A sysctl flip on one interface changes only the answers for packets arriving there; one on
+        // `all` or `default` (or an interface appearing or leaving) may change any.
+        var changed: Set<String> = []
+        for name in Set(old.ipv4Netconf.keys).union(new.ipv4Netconf.keys) where old.ipv4Netconf[name] != new.ipv4Netconf[name] {
+            changed.insert(name)
+        }
+        if changed.contains("all") || changed.contains("default") {
+            drop()
+        } else {
+            answers = answers.filter { !changed.contains($0.key.inputInterface) }
+        }
     }
 
     /// The kernel's decisions for the questions the path walk asks about `snapshot`: cached answers,
     /// and the rest asked on a dedicated thread (the event loop's task waits without holding a pool
     /// thread). Nil when there is nothing to ask, or when the lookup failed (the walk then uses its
     /// own model; the failure is kept for `takeNewFailure`).
-    mutating func decisions(for snapshot: Snapshot, settings: Settings) async -> [RouteDecision]? {
-        let questions = HostView(snapshot, settings: settings).routeQuestions()
+    mutating func decisions(
+        for snapshot: Snapshot, settings: Settings, memo: inout EvaluationMemo, rulesVersion: Int?
+    ) async -> [RouteDecision]? {
+        let questions = HostView(snapshot, settings: settings, memo: &memo, rulesVersion: rulesVersion, walkPaths: false)
+            .routeQuestions()
         guard !questions.isEmpty else { return nil }
         let unanswered = questions.filter { answers[$0] == nil }
         if !unanswered.isEmpty {

@@ -1,14 +1,18 @@
 /// A client a published port must serve on one ingress interface: an address the path walk asks the
 /// kernel about (`ip route get TARGET from CLIENT iif INGRESS`), and where it was taken from.
 struct RepresentativeClient: Sendable {
+    enum Kind: Sendable { case subnet, route, overlap, defaultRoute, namedByRule }
+
     var address: IPv4Address
+    var kind: Kind
     /// "192.0.2.0/24 on eth0", "203.0.113.0/24 (via eth1)", "the default route".
     var origin: String
     /// `address` as text, as the route questions carry it.
     var text: String
 
-    init(address: IPv4Address, origin: String) {
+    init(address: IPv4Address, kind: Kind, origin: String) {
         self.address = address
+        self.kind = kind
         self.origin = origin
         self.text = address.description
     }
@@ -39,17 +43,17 @@ extension HostView {
     func findClients(of ingress: Link) -> [RepresentativeClient] {
         var result: [RepresentativeClient] = []
         var seen: Set<UInt32> = []
-        func add(_ prefix: IPv4Prefix, _ origin: String) {
+        func add(_ prefix: IPv4Prefix, _ kind: RepresentativeClient.Kind, _ origin: String) {
             guard result.count < 8, let address = clientAddress(in: prefix), seen.insert(address.value).inserted else { return }
-            result.append(RepresentativeClient(address: address, origin: origin))
+            result.append(RepresentativeClient(address: address, kind: kind, origin: origin))
         }
         let subnets = ipv4(of: ingress).map(\.prefix).filter { $0.length < 31 }
-        for subnet in subnets { add(subnet, "\(subnet) on \(ingress.name)") }
+        for subnet in subnets { add(subnet, .subnet, "\(subnet) on \(ingress.name)") }
         for (prefix, route) in mainRoutes where route.type == "unicast" && prefix.length > 0 {
             if route.outputInterface == ingress.index, !subnets.contains(prefix) {
-                add(prefix, "\(prefix) (via \(ingress.name))")
+                add(prefix, .route, "\(prefix) (via \(ingress.name))")
             } else if route.outputInterface != ingress.index, subnets.contains(where: { $0.contains(prefix) && $0 != prefix }) {
-                add(prefix, "\(prefix) (routed via \(name(of: route.outputInterface) ?? "elsewhere"))")
+                add(prefix, .overlap, "\(prefix) (routed via \(name(of: route.outputInterface) ?? "elsewhere"))")
             }
         }
         if !defaultRoutes.isEmpty {
@@ -59,7 +63,7 @@ extension HostView {
                     entry.prefix.length == 0, !localAddresses.contains(address.value)
                 else { continue }
                 if seen.insert(address.value).inserted, result.count < 8 {
-                    result.append(RepresentativeClient(address: address, origin: "clients behind the default route"))
+                    result.append(RepresentativeClient(address: address, kind: .defaultRoute, origin: "clients behind the default route"))
                 }
                 break
             }
@@ -67,8 +71,23 @@ extension HostView {
         return result
     }
 
+    /// Clients of the source prefixes the forward rules name, that could arrive on `ingress`: not inside
+    /// a subnet of another of the host's interfaces (a container network's own addresses never come in
+    /// from outside), not already among `known`.
+    func ruleNamedClients(arrivingOn ingress: Link, besides known: [RepresentativeClient]) -> [RepresentativeClient] {
+        guard let ruleIndex else { return [] }
+        var result: [RepresentativeClient] = []
+        for prefix in ruleIndex.forwardSourcePrefixes {
+            if let home = homeInterface(of: prefix.network), home.link.index != ingress.index { continue }
+            if known.contains(where: { prefix.contains($0.address) }) { continue }
+            guard let address = clientAddress(in: prefix) else { continue }
+            result.append(RepresentativeClient(address: address, kind: .namedByRule, origin: "\(prefix) (named by a forward rule)"))
+        }
+        return result
+    }
+
     /// An address in `prefix` that the host does not hold (a client, not the host itself).
-    private func clientAddress(in prefix: IPv4Prefix) -> IPv4Address? {
+    func clientAddress(in prefix: IPv4Prefix) -> IPv4Address? {
         let size = prefix.length >= 31 ? UInt32(1) << UInt32(32 - prefix.length) : (UInt32(1) << UInt32(32 - prefix.length)) - 2
         let first = prefix.length >= 31 ? prefix.network.value : prefix.network.value + 1
         var candidate = first
@@ -112,8 +131,8 @@ extension HostView {
         }
         for sample in containerSamples() {
             for ingress in ingressInterfaces where !isContainerBridge(ingress) {
-                for client in clientsOf(ingress) {
-                    ask(RouteQuestion(inputInterface: sample.bridge.name, source: "\(sample.address)", destination: "\(client.address)"))
+                for client in clientsOf(ingress) where client.kind == .subnet || client.kind == .defaultRoute {
+                    ask(RouteQuestion(inputInterface: sample.bridge.name, source: "\(sample.address)", destination: client.text))
                 }
             }
         }

@@ -69,7 +69,26 @@ public struct RuleSetIndex: Sendable {
             hooks[hook] = firewall.baseChains(hook: hook)
         }
         self.hooks = hooks
+        // The source prefixes the forward chains' rules name (an allow-list, netavark's own subnet): the
+        // forward walk adds a client from each, so a rule on the source is decided for real clients.
+        var sources: [IPv4Prefix] = []
+        var seen: Set<IPv4Prefix> = []
+        for table in firewall.tables where table.chains.values.contains(where: { $0.base?.hook == .forward }) {
+            for name in table.chainOrder {
+                for rule in table.chains[name]?.rules ?? [] {
+                    guard let source = rule.match.source, !source.negated else { continue }
+                    for text in source.prefixes {
+                        guard let prefix = IPv4Prefix(text), prefix.length > 0, seen.insert(prefix).inserted else { continue }
+                        sources.append(prefix)
+                    }
+                }
+            }
+        }
+        forwardSourcePrefixes = Array(sources.prefix(16))
     }
+
+    /// Up to 16 source prefixes named by rules of the tables that hook forward, in rule order.
+    let forwardSourcePrefixes: [IPv4Prefix]
 
     func index(_ table: TableID, _ chain: String) -> ChainIndex? { indexes[table]?[chain] }
 

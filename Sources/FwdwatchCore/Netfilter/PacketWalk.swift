@@ -12,6 +12,9 @@ struct ProbePacket: Sendable {
     var destinationIsLocal: Bool
     var transport: String
     var destinationPort: UInt16
+    /// The packet mark, when known (a container's own outbound packet carries 0); nil: unknown (a
+    /// published port's packet may have been marked on its way in, as kube-proxy does).
+    var mark: UInt32? = nil
 }
 
 /// Where a rule is: "iptables-nft ip nat DOCKER #2".
@@ -233,9 +236,46 @@ enum PacketMatcher {
                 unknown = true
             }
         }
-        if match.sourcePorts != nil || match.sourceAddressType != nil || !match.otherConditions.isEmpty {
-            unknown = true
+        if match.sourcePorts != nil || match.sourceAddressType != nil { unknown = true }
+        for condition in match.otherConditions {
+            guard let mark = packet.mark, let test = MarkCondition(condition) else {
+                unknown = true
+                continue
+            }
+            if !test.matches(mark) { return false }
         }
         return unknown ? nil : true
+    }
+}
+
+/// An iptables mark condition as the parser keeps it: `-m mark --mark 0x2000/0x2000`,
+/// `-m mark ! --mark 0x4000/0x4000` (value, optional mask).
+struct MarkCondition {
+    var value: UInt32
+    var mask: UInt32
+    var negated: Bool
+
+    init?(_ text: String) {
+        let tokens = text.split(separator: " ")
+        guard tokens.count >= 4, tokens[0] == "-m", tokens[1] == "mark", let at = tokens.firstIndex(of: "--mark"),
+            at + 1 < tokens.count, tokens.count == at + 2
+        else { return nil }
+        negated = tokens[at - 1] == "!"
+        guard at == (negated ? 3 : 2) else { return nil }
+        let parts = tokens[at + 1].split(separator: "/")
+        guard parts.count == 1 || parts.count == 2, let value = Self.number(parts[0]) else { return nil }
+        self.value = value
+        if parts.count == 2 {
+            guard let mask = Self.number(parts[1]) else { return nil }
+            self.mask = mask
+        } else {
+            self.mask = .max
+        }
+    }
+
+    func matches(_ mark: UInt32) -> Bool { ((mark & mask) == value) != negated }
+
+    static func number(_ text: Substring) -> UInt32? {
+        text.hasPrefix("0x") ? UInt32(text.dropFirst(2), radix: 16) : UInt32(text)
     }
 }

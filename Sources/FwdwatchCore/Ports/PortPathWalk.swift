@@ -243,39 +243,60 @@ extension HostView {
     /// `egress`, as a hop (its fix set whatever the verdict); nil when the rules were not read.
     func forwardChainHop(_ port: PublishedPort, from ingress: Link, to egress: Link) -> PathHop? {
         guard let ruleIndex, let target = IPv4Address(port.target) else { return nil }
-        let packet = ProbePacket(
-            inInterface: ingress.name, outInterface: egress.name, source: nil, destination: target,
-            destinationIsLocal: localAddresses.contains(target.value), transport: port.transport,
-            destinationPort: port.destinationPort)
-        let key = "\(port.target) \(port.transport) \(port.destinationPort) \(ingress.name) \(egress.name) \(packet.destinationIsLocal)"
+        // Walked once per representative client of the ingress, so that a rule on the source address
+        // (netavark's `-s 10.88.0.0/16 -j ACCEPT`, an operator's allow-list) is decided, not guessed.
+        let ownClients = clients(of: ingress)
+        let clients = ownClients + ruleNamedClients(arrivingOn: ingress, besides: ownClients)
+        let local = localAddresses.contains(target.value)
+        let key = "\(port.target) \(port.transport) \(port.destinationPort) \(ingress.name) \(egress.name) \(local) \(clients.map(\.text))"
         if let known = forwardHops.hop(key) { return known }
-        let hop = forwardChainHop(port, packet: packet, rules: ruleIndex, ingress: ingress, egress: egress)
+        let sources: [RepresentativeClient?] = clients.isEmpty ? [nil] : clients
+        let walks = sources.map { client in
+            (client, PacketWalk(
+                rules: ruleIndex,
+                packet: ProbePacket(
+                    inInterface: ingress.name, outInterface: egress.name, source: client?.address, destination: target,
+                    destinationIsLocal: local, transport: port.transport, destinationPort: port.destinationPort)
+            ).walk(.forward))
+        }
+        let hop = forwardChainHop(port, walks: walks, rules: ruleIndex, ingress: ingress, egress: egress)
         forwardHops.store(hop, key)
         return hop
     }
 
     private func forwardChainHop(
-        _ port: PublishedPort, packet: ProbePacket, rules ruleIndex: RuleSetIndex, ingress: Link, egress: Link
+        _ port: PublishedPort, walks: [(client: RepresentativeClient?, outcomes: PacketWalk.Outcomes)],
+        rules ruleIndex: RuleSetIndex, ingress: Link, egress: Link
     ) -> PathHop {
-        let outcomes = PacketWalk(rules: ruleIndex, packet: packet).walk(.forward)
+        let dropped = walks.filter { !$0.outcomes.drops.isEmpty }
         let passes: Bool?
         let detail: String
-        if let drop = outcomes.drops.first {
+        let firstDrop = dropped.first?.outcomes.drops.first
+        if let drop = firstDrop {
             let by = drop.place + (drop.text.map { " (\($0))" } ?? "")
             let owner = drop.rule.map { StackOwner.of(table: $0.table, chain: $0.chain) }
-            if let owner, owner.isolatesItsNetworks, isContainerBridge(ingress), outcomes.drops.allSatisfy({ $0.rule != nil }) {
+            let allDrops = dropped.flatMap(\.outcomes.drops)
+            if let owner, owner.isolatesItsNetworks, isContainerBridge(ingress), allDrops.allSatisfy({ $0.rule != nil }),
+                allDrops.allSatisfy({ StackOwner.of(table: $0.rule!.table, chain: $0.rule!.chain).isolatesItsNetworks })
+            {
                 // From one of the host's container networks into another: the engine's own isolation
                 // between its networks (Docker's isolation chains, DOCKER-INTERNAL, an unpublished-port
                 // drop), by design, not an alarm. A DNAT sending an outside client there is walked from
                 // the outside interface and still named.
                 passes = nil
                 detail = "\(PathHop.isolatedByDesign) \(owner.rawValue) keeps \(ingress.name)'s network from \(egress.name) (\(by))"
-            } else if outcomes.passes {
-                passes = nil
-                detail = "dropped by \(by) for some clients (it depends on \(outcomes.undecidedAt ?? "a condition fwdwatch cannot decide"))"
-            } else {
+            } else if dropped.count == walks.count, dropped.allSatisfy({ !$0.outcomes.passes }) {
                 passes = false
                 detail = "dropped by \(by)"
+            } else if dropped.count < walks.count {
+                // Some clients pass, some are dropped: an allow-list is the operator's choice, not a fault.
+                let refused = dropped.compactMap { $0.client?.origin }
+                passes = nil
+                detail = "dropped by \(by) for \(refused.isEmpty ? "some clients" : refused.joined(separator: ", ")); other clients pass"
+            } else {
+                passes = nil
+                let at = dropped.compactMap(\.outcomes.undecidedAt).first
+                detail = "dropped by \(by) for some clients (it depends on \(at ?? "a condition fwdwatch cannot decide"))"
             }
         } else {
             passes = true
@@ -283,7 +304,7 @@ extension HostView {
         }
         return PathHop(
             name: .forwardChain, passes: passes, detail: detail,
-            fix: forwardFix(port, ingress: ingress, egress: egress, drop: outcomes.drops.first?.place))
+            fix: forwardFix(port, ingress: ingress, egress: egress, drop: firstDrop?.place))
     }
 
     /// The command that lets the connection through, in the words of the stack that owns the forward

@@ -22,13 +22,16 @@ public struct MasqueradeMissing: Rule {
         for sample in host.containerSamples() {
             var uplinks: [String] = []
             for ingress in host.ingressInterfaces where !host.isContainerBridge(ingress) {
-                for client in host.clients(of: ingress) {
+                // The LAN and the internet; not the routes through a gateway, which often lead to other
+                // container networks (pods on other nodes) that are routed on purpose, not masqueraded.
+                for client in host.clients(of: ingress) where client.kind == .subnet || client.kind == .defaultRoute {
                     guard let out = host.outgoingInterface(from: sample.bridge, source: sample.address, to: client.address),
                         out.index != sample.bridge.index, !host.isContainerBridge(out), !uplinks.contains(out.name)
                     else { continue }
                     let packet = ProbePacket(
                         inInterface: sample.bridge.name, outInterface: out.name, source: sample.address,
-                        destination: client.address, destinationIsLocal: false, transport: "tcp", destinationPort: 443)
+                        destination: client.address, destinationIsLocal: false, transport: "tcp", destinationPort: 443,
+                        mark: 0)
                     // Only traffic the forward chain lets out needs a masquerade.
                     let forward = PacketWalk(rules: rules, packet: packet).walk(.forward)
                     guard forward.passes, forward.drops.isEmpty else { continue }
