@@ -304,33 +304,37 @@ extension HostView {
         }
         return PathHop(
             name: .forwardChain, passes: passes, detail: detail,
-            fix: forwardFix(port, ingress: ingress, egress: egress, drop: firstDrop?.place))
+            fix: forwardFix(port, ingress: ingress, egress: egress, drop: firstDrop))
     }
 
-    /// The command that lets the connection through, in the words of the stack that owns the forward
-    /// chain: DOCKER-USER only where Docker runs, FORWARD elsewhere, `nft insert` for native tables.
-    func forwardFix(_ port: PublishedPort, ingress: Link, egress: Link, drop: String?) -> String {
+    /// The command that lets the connection through, in the words of the stack that owns the rule that
+    /// drops it: ufw's own command for a ufw chain (an iptables rule would be flushed by `ufw reload`),
+    /// firewalld's for its table, `nft insert` for another native table, DOCKER-USER only where Docker's
+    /// chain exists, FORWARD elsewhere.
+    func forwardFix(_ port: PublishedPort, ingress: Link, egress: Link, drop: PacketWalk.Drop?) -> String {
         let accept = "-i \(ingress.name) -o \(egress.name) -d \(port.target) -p \(port.transport) --dport \(port.destinationPort) -j ACCEPT"
-        let dropTable = snapshot.firewall?.tables.first { table in drop?.hasPrefix("\(table.id) ") == true }
-        if let dropTable, dropTable.backend == .nftables {
-            let owner = StackOwner.of(table: dropTable.id, chain: "")
-            let base = dropTable.chainOrder.first { dropTable.chains[$0]?.base?.hook == .forward } ?? "forward"
-            let insert = "nft insert rule \(dropTable.family.rawValue) \(dropTable.name) \(base) iifname \"\(ingress.name)\" oifname \"\(egress.name)\" ip daddr \(port.target) \(port.transport) dport \(port.destinationPort) accept"
-            switch owner {
+        let place = drop?.rule
+        let table = place.flatMap { place in snapshot.firewall?.tables.first { $0.id == place.table } }
+        let owner = place.map { StackOwner.of(table: $0.table, chain: $0.chain) }
+        if owner == .ufw {
+            return "ufw route insert 1 allow in on \(ingress.name) out on \(egress.name) to \(port.target) port \(port.destinationPort) proto \(port.transport)  # or delete the ufw route rule that denies it (ufw status numbered)"
+        }
+        if let table, table.backend == .nftables {
+            let tableOwner = StackOwner.of(table: table.id, chain: "")
+            let base = table.chainOrder.first { table.chains[$0]?.base?.hook == .forward } ?? "forward"
+            let insert = "nft insert rule \(table.family.rawValue) \(table.name) \(base) iifname \"\(ingress.name)\" oifname \"\(egress.name)\" ip daddr \(port.target) \(port.transport) dport \(port.destinationPort) accept"
+            switch tableOwner {
             case .firewalld:
                 return "firewall-cmd --get-active-zones  # allow forwarding from \(ingress.name)'s zone to \(egress.name)'s (a policy with target ACCEPT), or remove the rule that drops it; a hand-made nft rule is lost on firewall-cmd --reload"
             case .other:
                 return "\(insert)  # or remove the rule that drops it"
             default:
-                return "\(insert)  # the table belongs to \(owner.rawValue), which rewrites it: change its configuration to make it last"
+                return "\(insert)  # the table belongs to \(tableOwner.rawValue), which rewrites it: change its configuration to make it last"
             }
         }
         let hasDockerUser = snapshot.firewall?.tables.contains { $0.backend != .nftables && $0.name == "filter" && $0.chains["DOCKER-USER"] != nil } ?? false
-        let legacy = dropTable?.backend == .iptablesLegacy ? "iptables-legacy" : "iptables"
+        let legacy = table?.backend == .iptablesLegacy ? "iptables-legacy" : "iptables"
         if hasDockerUser { return "\(legacy) -I DOCKER-USER \(accept)  # or remove the rule that drops it" }
-        if dropTable.map({ StackOwner.of(table: $0.id, chain: drop?.split(separator: " ").dropFirst(3).first.map(String.init) ?? "") }) == .ufw {
-            return "ufw route allow in on \(ingress.name) out on \(egress.name) to \(port.target) port \(port.destinationPort) proto \(port.transport)"
-        }
         return "\(legacy) -I FORWARD \(accept)  # or remove the rule that drops it"
     }
 
