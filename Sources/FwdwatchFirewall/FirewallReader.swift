@@ -127,10 +127,12 @@ public struct FirewallReader: Sendable {
     static func incompatibleTables(in text: String) -> Set<String> {
         var names = Set<String>()
         // Only comment lines can say so: skip every other line without splitting the whole text.
-        var rest = Substring(text)
-        while let hash = rest.firstIndex(of: "#") {
-            let line = rest[hash...].prefix { $0 != "\n" }
-            rest = rest[line.endIndex...]
+        let utf8 = text.utf8
+        var rest = utf8[...]
+        while let hash = rest.firstIndex(of: UInt8(ascii: "#")) {
+            let end = utf8[hash...].firstIndex(of: UInt8(ascii: "\n")) ?? utf8.endIndex
+            let line = Substring(text[hash..<end])
+            rest = utf8[end...]
             guard line.hasPrefix("# Table `"), line.contains("incompatible") else { continue }
             let name = line.dropFirst("# Table `".count).prefix { $0 != "'" }
             if !name.isEmpty { names.insert(String(name)) }

@@ -10,9 +10,16 @@ public enum IptablesSaveParser {
     public static func parse(_ text: String, backend: FirewallBackend) -> FirewallState {
         var reader = Reader(backend: backend)
         var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Lines found on the UTF-8 view: splitting on Characters walks grapheme clusters, a tenth of a
+        // check's CPU on a kube-proxy node's 20,000-line output.
+        let utf8 = text.utf8
+        var start = utf8.startIndex
+        while start <= utf8.endIndex {
+            let end = utf8[start...].firstIndex(of: UInt8(ascii: "\n")) ?? utf8.endIndex
             lineNumber += 1
-            reader.read(line: line.trimmingWhitespace(), number: lineNumber)
+            reader.read(line: Substring(text[start..<end]).trimmingWhitespace(), number: lineNumber)
+            guard end < utf8.endIndex else { break }
+            start = utf8.index(after: end)
         }
         reader.finish()
         return FirewallState(tables: reader.tables, problems: reader.problems)

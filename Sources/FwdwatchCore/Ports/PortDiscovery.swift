@@ -131,17 +131,23 @@ struct PortDiscovery {
 
     /// The interfaces among `interfaces` from which a new connection to `candidate` reaches its DNAT.
     /// `addresses` gives each interface's own addresses (the destination a client there would use).
+    /// `probes` keeps the DNATs each probe reached, so the targets of one port (a NodePort's endpoints)
+    /// share one walk per interface.
     func ingresses(
-        of candidate: Candidate, among interfaces: [Link], addresses: (Link) -> [IPv4Address]
+        of candidate: Candidate, among interfaces: [Link], addresses: (Link) -> [IPv4Address],
+        probes: inout [String: [RulePlace]]
     ) -> [Link] {
         interfaces.filter { link in
             guard let destination = probeDestination(candidate, arrivingOn: link, addresses: addresses) else { return false }
+            let key = "\(link.name) \(candidate.port.transport) \(candidate.port.hostPorts.first) \(destination.value)"
+            if let reached = probes[key] { return reached.contains(candidate.place) }
             let probe = ProbePacket(
                 inInterface: link.name, outInterface: nil, source: nil, destination: destination,
                 destinationIsLocal: true, transport: candidate.port.transport,
                 destinationPort: candidate.port.hostPorts.first)
-            return PacketWalk(rules: rules, packet: probe).walk(.prerouting, natOnly: true).translations
-                .contains(candidate.place)
+            let reached = PacketWalk(rules: rules, packet: probe).walk(.prerouting, natOnly: true).translations
+            probes[key] = reached
+            return reached.contains(candidate.place)
         }
     }
 

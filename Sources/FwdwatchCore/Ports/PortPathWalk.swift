@@ -7,6 +7,7 @@ extension HostView {
         let interfaces = ingressInterfaces
         var found: [(port: PublishedPort, ingresses: [Link])] = []
         var seen: Set<String> = []
+        var probes: [String: [RulePlace]] = [:]
         for candidate in candidates {
             // The same DNAT reached twice (Docker's PREROUTING and a second path) is one port.
             let key = "\(candidate.port.subject) \(candidate.port.destination) \(candidate.port.listen ?? [])"
@@ -14,7 +15,7 @@ extension HostView {
             let home = IPv4Address(candidate.port.target).flatMap { homeInterface(of: $0)?.link.index }
             let ingresses = discovery.ingresses(
                 of: candidate, among: interfaces.filter { $0.index != home },
-                addresses: { link in self.ipv4(of: link).map(\.address) })
+                addresses: { link in self.ipv4(of: link).map(\.address) }, probes: &probes)
             found.append((candidate.port, ingresses))
         }
         found.sort {
