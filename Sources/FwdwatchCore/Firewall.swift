@@ -348,6 +348,9 @@ public struct AddressMatch: Codable, Sendable, Equatable {
         return result
     }
 
+    /// `prefixes` parsed; nil when one of them is not IPv4 text.
+    public var parsedPrefixes: [IPv4Prefix]? { parsed }
+
     /// Whether `address` satisfies the condition; nil when a prefix is not IPv4 text.
     public func matches(_ address: IPv4Address) -> Bool? {
         guard let parsed else { return nil }

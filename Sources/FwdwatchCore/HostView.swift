@@ -41,6 +41,8 @@ public struct HostView: Sendable {
     let routeAnswers: [RouteQuestion: RouteAnswer]
     /// The representative clients of every ingress interface (`clients(of:)`), by ifindex.
     var clientsByIngress: [Int32: [RepresentativeClient]] = [:]
+    /// `forwardClients(of:)` of every ingress interface, by ifindex.
+    var forwardClientsByIngress: [Int32: (clients: [RepresentativeClient], key: String)] = [:]
     /// Where the kernel's answer and the hand model disagreed during this view's walks (collected by
     /// the path walk; read by the evaluation).
     public private(set) var modelDisagreements: [String] = []
@@ -136,6 +138,7 @@ public struct HostView: Sendable {
             memo.ports = (publishedPorts, portIngresses.map { $0.map(\.index) })
         }
         for link in ingressInterfaces { clientsByIngress[link.index] = findClients(of: link) }
+        for link in ingressInterfaces { forwardClientsByIngress[link.index] = forwardClients(of: link) }
         guard walkPaths else { return }
         var disagreements: [String] = []
         var paths: [[PortPath]] = []

@@ -18,10 +18,12 @@ enum Bench {
     static func main() -> Int32 {
         let arguments = Array(CommandLine.arguments.dropFirst())
         guard arguments.count >= 2, arguments[0] == "evaluate" else {
-            print("usage: fwdwatch-bench evaluate SNAPSHOT.json [RUNS]")
+            print("usage: fwdwatch-bench evaluate SNAPSHOT.json [RUNS [warm]]")
             return 64
         }
         let runs = arguments.count > 2 ? max(1, Int(arguments[2]) ?? 9) : 9
+        // `warm` as a fourth argument runs only the flips with the memo (for a profiler).
+        let warmOnly = arguments.count > 3 && arguments[3] == "warm"
         let snapshot: Snapshot
         do {
             snapshot = try SnapshotFile.decode(readAll(arguments[1]), path: arguments[1])
@@ -44,6 +46,16 @@ enum Bench {
             }
         }
         var ports = 0
+        if warmOnly {
+            var memo = EvaluationMemo()
+            var toggle = false
+            let samples = time {
+                toggle.toggle()
+                _ = evaluator.evaluate(toggle ? flipped : snapshot, memo: &memo, rulesVersion: 1)
+            }
+            print("warm evaluations: median \(format(samples.sorted()[samples.count / 2])) ms")
+            return 0
+        }
         let cold = time {
             var memo = EvaluationMemo()
             ports = evaluator.evaluate(snapshot, memo: &memo, rulesVersion: 1).publishedPorts.count

@@ -118,7 +118,7 @@ extension HostView {
             return found
         }
         for (port, ingresses) in zip(publishedPorts, portIngresses) {
-            guard let target = IPv4Address(port.target) else { continue }
+            guard let target = port.targetAddress else { continue }
             for ingress in ingresses {
                 let egress = modelEgress(of: target, from: ingress)
                 for client in clientsOf(ingress) {

@@ -12,7 +12,7 @@ extension HostView {
             // The same DNAT reached twice (Docker's PREROUTING and a second path) is one port.
             let key = "\(candidate.port.subject) \(candidate.port.destination) \(candidate.port.listen ?? [])"
             guard seen.insert(key).inserted else { continue }
-            let home = IPv4Address(candidate.port.target).flatMap { homeInterface(of: $0)?.link.index }
+            let home = candidate.port.targetAddress.flatMap { homeInterface(of: $0)?.link.index }
             let ingresses = discovery.ingresses(
                 of: candidate, among: interfaces.filter { $0.index != home },
                 addresses: { link in self.ipv4(of: link).map(\.address) }, probes: &probes)
@@ -88,7 +88,7 @@ extension HostView {
     /// the hand model and the kernel disagree is said so in `disagreements`.
     func path(of port: PublishedPort, from ingress: Link, disagreements: inout [String]) -> PortPath {
         var path = PortPath(port: port, ingress: ingress.name, egress: nil, hops: [])
-        let target = IPv4Address(port.target)
+        let target = port.targetAddress
         let kernel = target.flatMap { kernelVerdict(port: port, target: $0, ingress: ingress) }
 
         /// Adds a hop; a routing hop the model breaks but the kernel passes is passed, and noted.
@@ -243,13 +243,12 @@ extension HostView {
     /// What the forward hook does with a new connection to `port` arriving on `ingress` and leaving by
     /// `egress`, as a hop (its fix set whatever the verdict); nil when the rules were not read.
     func forwardChainHop(_ port: PublishedPort, from ingress: Link, to egress: Link) -> PathHop? {
-        guard let ruleIndex, let target = IPv4Address(port.target) else { return nil }
+        guard let ruleIndex, let target = port.targetAddress else { return nil }
         // Walked once per representative client of the ingress, so that a rule on the source address
         // (netavark's `-s 10.88.0.0/16 -j ACCEPT`, an operator's allow-list) is decided, not guessed.
-        let ownClients = clients(of: ingress)
-        let clients = ownClients + ruleNamedClients(arrivingOn: ingress, besides: ownClients)
+        let (clients, clientsKey) = forwardClients(of: ingress)
         let local = localAddresses.contains(target.value)
-        let key = "\(port.target) \(port.transport) \(port.destinationPort) \(ingress.name) \(egress.name) \(local) \(clients.map(\.text))"
+        let key = "\(port.target) \(port.transport) \(port.destinationPort) \(ingress.name) \(egress.name) \(local) \(clientsKey)"
         if let known = forwardHops.hop(key) { return known }
         let sources: [RepresentativeClient?] = clients.isEmpty ? [nil] : clients
         let walks = sources.map { client in
@@ -263,6 +262,15 @@ extension HostView {
         let hop = forwardChainHop(port, walks: walks, rules: ruleIndex, ingress: ingress, egress: egress)
         forwardHops.store(hop, key)
         return hop
+    }
+
+    /// The clients the forward chain is walked for from `ingress` (its own and those the rules name),
+    /// with their addresses joined, for the verdict cache's key.
+    func forwardClients(of ingress: Link) -> (clients: [RepresentativeClient], key: String) {
+        if let known = forwardClientsByIngress[ingress.index] { return known }
+        let own = clients(of: ingress)
+        let all = own + ruleNamedClients(arrivingOn: ingress, besides: own)
+        return (all, all.map(\.text).joined(separator: ","))
     }
 
     private func forwardChainHop(
@@ -342,7 +350,7 @@ extension HostView {
     /// The interface a published port's packets leave by towards the target: the kernel's or the route's,
     /// or when there is no usable route, the interface whose own subnet holds the target. Nil when neither.
     public func egressInterface(for port: PublishedPort, from ingress: Link) -> Link? {
-        guard let target = IPv4Address(port.target) else { return nil }
+        guard let target = port.targetAddress else { return nil }
         if let out = kernelVerdict(port: port, target: target, ingress: ingress)?.egress, let link = linksByName[out],
             link.index != ingress.index
         {

@@ -10,7 +10,11 @@ public struct PublishedPort: Sendable, Equatable, Codable {
     public var transport: String
     public var hostPorts: PortRange
     /// The DNAT target: the container's (or VM's, or pod's) address.
-    public var target: String
+    public var target: String {
+        didSet { targetAddress = IPv4Address(target) }
+    }
+    /// `target` parsed (the walks ask for it per path and per rule); nil when it is not IPv4 text.
+    public private(set) var targetAddress: IPv4Address?
     /// The target port; nil when the DNAT keeps the port.
     public var targetPort: UInt16?
     /// The interfaces the DNAT rule itself names (`! -i docker0`); nil = no condition on the rule.
@@ -35,6 +39,7 @@ public struct PublishedPort: Sendable, Equatable, Codable {
         self.transport = transport
         self.hostPorts = hostPorts
         self.target = target
+        self.targetAddress = IPv4Address(target)
         self.targetPort = targetPort
         self.ingress = ingress
         self.rule = rule
@@ -42,6 +47,25 @@ public struct PublishedPort: Sendable, Equatable, Codable {
         self.via = via
         self.listen = listen
         self.owner = owner
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case transport, hostPorts, target, targetPort, ingress, rule, translatedPackets, via, listen, owner
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            transport: try container.decode(String.self, forKey: .transport),
+            hostPorts: try container.decode(PortRange.self, forKey: .hostPorts),
+            target: try container.decode(String.self, forKey: .target),
+            targetPort: try container.decodeIfPresent(UInt16.self, forKey: .targetPort),
+            ingress: try container.decodeIfPresent(InterfaceMatch.self, forKey: .ingress),
+            rule: try container.decode(String.self, forKey: .rule),
+            translatedPackets: try container.decodeIfPresent(UInt64.self, forKey: .translatedPackets),
+            via: try container.decodeIfPresent(String.self, forKey: .via),
+            listen: try container.decodeIfPresent([String].self, forKey: .listen),
+            owner: try container.decodeIfPresent(StackOwner.self, forKey: .owner))
     }
 
     /// "10001/tcp", as operators write it.

@@ -51,7 +51,7 @@ public struct DnatRuleMissing: Rule {
             let match = rule.match
             guard rule.target == .accept,
                 let destination = match.destination, !destination.negated, destination.prefixes.count == 1,
-                let prefix = IPv4Prefix(destination.prefixes[0]), prefix.length == 32,
+                let prefix = destination.parsedPrefixes?.first, prefix.length == 32,
                 let proto = match.protocolName, !proto.negated, ["tcp", "udp"].contains(proto.name),
                 let ports = match.destinationPorts, !ports.negated, ports.ranges.count == 1,
                 ports.ranges[0].first == ports.ranges[0].last,

@@ -72,7 +72,7 @@ extension HostView {
     /// there is no usable route, the interface whose own subnet holds the target. Nil for a target
     /// behind a gateway (the host asks for the gateway's address, not the target's).
     func targetInterface(of port: PublishedPort) -> Link? {
-        guard let target = IPv4Address(port.target) else { return nil }
+        guard let target = port.targetAddress else { return nil }
         if let route = route(to: target), route.type == "unicast", let index = route.outputInterface,
             let link = linksByIndex[index]
         {
@@ -84,7 +84,7 @@ extension HostView {
     /// The last hop of a published port's path: whether its target answers ARP on `egress`. Nil when
     /// the neighbour table was not read, or when the target is behind a gateway.
     func targetNeighbourHop(_ port: PublishedPort, on egress: Link) -> PathHop? {
-        guard snapshot.neighbours != nil, let target = IPv4Address(port.target), route(to: target)?.gateway == nil
+        guard snapshot.neighbours != nil, let target = port.targetAddress, route(to: target)?.gateway == nil
         else { return nil }
         typealias Message = DnatTargetNotAnswering.Message
         guard let entry = neighbour(port.target, on: egress), let answers = entry.state.answers else {

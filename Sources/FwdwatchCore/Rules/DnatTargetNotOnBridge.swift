@@ -14,7 +14,7 @@ public struct DnatTargetNotOnBridge: Rule {
         // A bridge with ports but no address may well hold the target: bridge-no-address says so.
         guard !host.bridgesWithPorts.contains(where: { host.ipv4(of: $0).isEmpty }) else { return [] }
         return host.publishedPorts.compactMap { port in
-            guard let target = IPv4Address(port.target), host.homeInterface(of: target) == nil else { return nil }
+            guard let target = port.targetAddress, host.homeInterface(of: target) == nil else { return nil }
             let route = host.route(to: target)
             if let route, route.type == "unicast", route.destination != "0.0.0.0/0", route.outputInterface != nil {
                 return nil  // routed on purpose to a network beyond a gateway
