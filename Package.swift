@@ -11,7 +11,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     ],
@@ -38,7 +37,7 @@ let package = Package(
         .target(name: "FwdwatchNetlink", dependencies: ["FwdwatchCore", "CNetlink"]),
         .target(
             name: "FwdwatchConfig",
-            dependencies: ["FwdwatchCore", .product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: ["FwdwatchCore"]
         ),
         .target(
             name: "FwdwatchJournal",

@@ -9,7 +9,7 @@
 #   FUZZ_TARGETS="config snmp" bash scripts/fuzz.sh 30     only these targets
 #
 # How it builds (see Fuzz/README.md): the library modules are compiled by SwiftPM with
-# `--sanitize fuzzer --sanitize address` (coverage + ASan for Swift and for TOMLKit's C++) into .build-fuzz/,
+# `--sanitize fuzzer --sanitize address` (coverage + ASan) into .build-fuzz/,
 # from a copy of the package taken first so that edits made while it builds do not break it; then each target
 # is linked with swiftc against those object files. The default `swift build` never sees any of this.
 #
@@ -76,7 +76,7 @@ bin="$work/bin"
 # Sources/FwdwatchDaemon/SnapshotFile.swift itself instead, which needs only FwdwatchCore.
 library_targets=(FwdwatchConfig FwdwatchFirewall FwdwatchProc)
 # Every module whose object files the fuzz binaries link.
-linked_modules=(FwdwatchCore FwdwatchProc FwdwatchFirewall FwdwatchConfig TOMLKit CTOML)
+linked_modules=(FwdwatchCore FwdwatchProc FwdwatchFirewall FwdwatchConfig)
 
 # Mirrors $1 into $2 file by file, copying only what changed (so SwiftPM's incremental build still works)
 # and removing what no longer exists.
@@ -129,8 +129,8 @@ build() {
         for file in ${sources[$name]} "${shared_sources[@]}"; do inputs+=("$repo/Fuzz/Targets/$file"); done
         echo "fuzz.sh: linking $output"
         if ! swiftc -O -parse-as-library -use-ld=lld -sanitize=fuzzer,address -module-name "FuzzTarget" \
-            -I "$release/Modules" -Xcc -fmodule-map-file="$release/CTOML.build/module.modulemap" \
-            "${inputs[@]}" "${objects[@]}" -lstdc++ \
+            -I "$release/Modules" \
+            "${inputs[@]}" "${objects[@]}" \
             -o "$output"; then
             echo "fuzz.sh: linking fuzz-$name failed" >&2
             return 1

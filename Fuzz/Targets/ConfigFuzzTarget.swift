@@ -1,8 +1,8 @@
 import FwdwatchConfig
 import FwdwatchCore
 
-/// Fuzzes the configuration reader (`fwdwatch.toml`): TOMLKit (toml++, C++) parses, then the reader
-/// checks tables and keys and locates every error's line. A configuration that is accepted is then used:
+/// Fuzzes the configuration reader (`fwdwatch.toml`): `TOMLReader` (our own strict TOML subset reader)
+/// parses, then `ConfigurationParser` checks tables and keys. A configuration that is accepted is then used:
 /// its globs and severities drive an evaluation of a small Docker host.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzConfiguration(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -12,8 +12,10 @@ public func fuzzConfiguration(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CIn
         let evaluation = Evaluator(settings: configuration.settings).evaluate(ConfigFuzzHost.snapshot)
         _ = Report.text(evaluation)
     } catch {
-        // Every rejection must be describable, naming the file.
-        precondition(error.description.hasPrefix("/fuzz/fwdwatch.toml"), "error without the path: \(error)")
+        // Every rejection must be describable, naming the file and the line.
+        precondition(error.description.hasPrefix("/fuzz/fwdwatch.toml:"), "error without the path: \(error)")
+        precondition(error.line.map { $0 >= 1 } ?? false, "error without a line: \(error)")
+        if let column = error.column { precondition(column >= 1, "error with column \(column): \(error)") }
     }
     return 0
 }

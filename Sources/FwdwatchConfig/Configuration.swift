@@ -48,23 +48,30 @@ public struct DaemonOptions: Sendable, Equatable {
     public static let logTargets = ["journal", "console", "json"]
 }
 
-/// A configuration file that cannot be used, with the file, line and key at fault.
+/// A configuration file that cannot be used, with the file, line and key at fault (and, for a syntax error,
+/// the column): `path:line[:column]: [key: ]reason`.
 public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
     public var path: String
     public var line: Int?
+    /// 1-based, in characters; set for syntax errors only.
+    public var column: Int?
     public var key: String?
     public var reason: String
 
-    public init(path: String, line: Int? = nil, key: String? = nil, reason: String) {
+    public init(path: String, line: Int? = nil, column: Int? = nil, key: String? = nil, reason: String) {
         self.path = path
         self.line = line
+        self.column = column
         self.key = key
         self.reason = reason
     }
 
     public var description: String {
         var text = path
-        if let line { text += ":\(line)" }
+        if let line {
+            text += ":\(line)"
+            if let column { text += ":\(column)" }
+        }
         text += ": "
         if let key { text += "\(key): " }
         return text + reason
