@@ -160,12 +160,11 @@ public enum ConfigurationParser {
             for entry in table.entries {
                 let (key, value, line) = (entry.key, entry.value, entry.line)
                 switch key {
+                // Each range on the line after its case: scripts/tests/man.sh reads it from there.
                 case "sweep-interval-seconds":
-                    configuration.daemon.sweepInterval = .seconds(
-                        try number(value, "daemon", key, in: 0.1...3600, line: line))
+                    configuration.daemon.sweepInterval = .seconds(try number(value, "daemon", key, in: 0.1...3600, line: line))
                 case "coalesce-milliseconds":
-                    configuration.daemon.coalescingWindow = .milliseconds(
-                        try number(value, "daemon", key, in: 0...10_000, line: line))
+                    configuration.daemon.coalescingWindow = .milliseconds(try number(value, "daemon", key, in: 0...10_000, line: line))
                 case "flap-hold-seconds":
                     configuration.daemon.flapHold = .seconds(try number(value, "daemon", key, in: 0...3600, line: line))
                 case "log-target":
