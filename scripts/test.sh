@@ -11,7 +11,7 @@ set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(libnl-route-3-dev libsystemd-dev pkg-config iproute2 iptables nftables systemd systemd-container procps man-db python3 curl jq docker.io busybox-static podman netavark lxc dnsmasq-base ufw firewalld dbus)
+packages=(libnl-route-3-dev libsystemd-dev pkg-config iproute2 iptables nftables systemd systemd-container procps man-db python3 curl jq docker.io busybox-static podman netavark lxc dnsmasq-base ufw firewalld dbus libvirt-daemon libvirt-clients)
 
 step() { printf '\n==> %s\n' "$*"; }
 summary() { printf '\n%s\n' "$*"; }
