@@ -11,6 +11,9 @@ public struct EvaluationMemo: Sendable {
     /// `HostView.topologyKey` of the links and addresses the ports were found on.
     var topologyKey: Int?
     var ports: (ports: [PublishedPort], ingresses: [[Int32]])?
+    /// The last walk: its snapshot, the paths per port, and each port's model disagreements (reused for
+    /// the ports an interface-local change does not touch).
+    var walked: (snapshot: Snapshot, paths: [[PortPath]], disagreements: [[String]])?
     /// Forward-chain verdicts by packet; shared with the views built from this memo, filled as they walk.
     var forwardHops = ForwardHopCache()
 

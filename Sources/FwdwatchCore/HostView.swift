@@ -128,7 +128,9 @@ public struct HostView: Sendable {
         ruleIndex = memo.ruleIndex
         forwardHops = memo.forwardHops
         let topology = HostView.topologyKey(snapshot, settings: settings)
+        var portsReused = false
         if reusable, memo.topologyKey == topology, let known = memo.ports {
+            portsReused = true
             publishedPorts = known.ports
             portIngresses = known.ingresses.map { indexes in indexes.compactMap { byIndex[$0] } }
             indexPorts()
@@ -140,20 +142,64 @@ public struct HostView: Sendable {
         for link in ingressInterfaces { clientsByIngress[link.index] = findClients(of: link) }
         for link in ingressInterfaces { forwardClientsByIngress[link.index] = forwardClients(of: link) }
         guard walkPaths else { return }
-        var disagreements: [String] = []
+        // After a change that only touches some interfaces' sysctls or route answers (a netconf event),
+        // only the paths through those interfaces are walked again; the others are the last evaluation's.
+        let unfilteredIngresses = portIngresses
+        let prior = portsReused ? memo.walked : nil
+        let changed = prior.flatMap { HostView.changedInterfaces(from: $0.snapshot, to: snapshot) }
+        var disagreements: [[String]] = []
         var paths: [[PortPath]] = []
         paths.reserveCapacity(publishedPorts.count)
         for position in publishedPorts.indices {
-            let walked = portIngresses[position].map { path(of: publishedPorts[position], from: $0, disagreements: &disagreements) }
+            if let prior, let changed, position < prior.paths.count,
+                !unfilteredIngresses[position].contains(where: { changed.contains($0.name) }),
+                !prior.paths[position].contains(where: { $0.egress.map(changed.contains) ?? false })
+            {
+                paths.append(prior.paths[position])
+                portIngresses[position] = unfilteredIngresses[position].filter { link in
+                    prior.paths[position].contains { $0.ingress == link.name }
+                }
+                disagreements.append(position < prior.disagreements.count ? prior.disagreements[position] : [])
+                continue
+            }
+            var portDisagreements: [String] = []
+            let walked = unfilteredIngresses[position].map {
+                path(of: publishedPorts[position], from: $0, disagreements: &portDisagreements)
+            }
             // A container network the engine isolates from the target's on purpose is no ingress of it.
             let kept = walked.filter { !$0.isIsolatedByDesign }
             if kept.count != walked.count {
-                portIngresses[position] = portIngresses[position].filter { link in kept.contains { $0.ingress == link.name } }
+                portIngresses[position] = unfilteredIngresses[position].filter { link in kept.contains { $0.ingress == link.name } }
             }
             paths.append(kept)
+            disagreements.append(portDisagreements)
         }
         portPaths = paths
-        modelDisagreements = disagreements
+        modelDisagreements = disagreements.flatMap { $0 }
+        memo.walked = (snapshot, paths, disagreements)
+    }
+
+    /// The interfaces whose sysctls or route answers differ between two snapshots of the same rules and
+    /// links, when nothing else a path reads differs; nil when something else does (or `all`/`default`
+    /// changed, which every path reads).
+    static func changedInterfaces(from old: Snapshot, to new: Snapshot) -> Set<String>? {
+        guard old.links == new.links, old.addresses == new.addresses, old.routes == new.routes,
+            old.neighbours == new.neighbours, old.conntrack == new.conntrack,
+            old.persistentSettings == new.persistentSettings
+        else { return nil }
+        var changed: Set<String> = []
+        for name in Set(old.ipv4Conf.keys).union(new.ipv4Conf.keys) where old.ipv4Conf[name] != new.ipv4Conf[name] {
+            changed.insert(name)
+        }
+        if changed.contains("all") || changed.contains("default") { return nil }
+        let before = old.routeDecisions ?? []
+        let after = new.routeDecisions ?? []
+        guard before.count == after.count else { return nil }
+        for (a, b) in zip(before, after) where a != b {
+            guard a.question == b.question else { return nil }
+            changed.insert(b.question.inputInterface)
+        }
+        return changed
     }
 
     // MARK: Links

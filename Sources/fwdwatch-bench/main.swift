@@ -13,7 +13,8 @@ import FwdwatchDaemon
 ///
 /// Prints the median and the fastest of RUNS (default 9) for: a full evaluation from a cold memo (a new
 /// rule set), an evaluation after a sysctl flip on the first ingress interface (the rules and links
-/// unchanged: what the daemon pays for a netconf event), and the same flip evaluated without the memo.
+/// unchanged: what the daemon pays for a netconf event), the same flip evaluated without the memo, and a
+/// flip on an interface no published port's path passes.
 enum Bench {
     static func main() -> Int32 {
         let arguments = Array(CommandLine.arguments.dropFirst())
@@ -69,6 +70,20 @@ enum Bench {
             findings = evaluator.evaluate(toggle ? flipped : snapshot, memo: &memo, rulesVersion: 1).findings.count
         }
         let plain = time { _ = evaluator.evaluate(flipped) }
+        // A flip on an interface no published port's path passes (a container's veth): only the
+        // interface-wide rules should cost anything.
+        let view = HostView(snapshot)
+        let onPaths = Set(view.portPaths.flatMap { $0.flatMap { [$0.ingress] + ($0.egress.map { [$0] } ?? []) } })
+        let bystander = snapshot.links.first { !onPaths.contains($0.name) && !$0.loopback }?.name
+        var aside = snapshot
+        if let bystander { aside.ipv4Conf[bystander, default: InterfaceConf()].forwarding = 0 }
+        var asideMemo = EvaluationMemo()
+        _ = evaluator.evaluate(snapshot, memo: &asideMemo, rulesVersion: 1)
+        var asideToggle = false
+        let unrelated = time {
+            asideToggle.toggle()
+            _ = evaluator.evaluate(asideToggle ? aside : snapshot, memo: &asideMemo, rulesVersion: 1)
+        }
         func report(_ name: String, _ samples: [Double]) {
             let sorted = samples.sorted()
             print("\(name): median \(format(sorted[sorted.count / 2])) ms, fastest \(format(sorted[0])) ms")
@@ -77,6 +92,7 @@ enum Bench {
         report("evaluation, new rules (cold memo)", cold)
         report("evaluation after a sysctl flip (memo)", warm)
         report("evaluation after a sysctl flip (no memo)", plain)
+        report("evaluation after a flip on \(bystander ?? "no other interface") (on no port's path; memo)", unrelated)
         return 0
     }
 
