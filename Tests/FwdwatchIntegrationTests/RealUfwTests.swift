@@ -135,12 +135,13 @@ struct RealUfwTests {
         #expect((deniedRaised?["evidence"] as? [String: String])?["hop"] == "forward-chain", "\(daemon.activeKeys)")
         try expectConverged(daemon, host, quiet: .seconds(1), "ufw route deny: the daemon and check agree")
 
-        // The fix speaks ufw, and it works and lasts. fwdwatch at the time of writing printed
-        // `iptables -I DOCKER-USER -i eth0 -o docker0 -d <web> -p tcp --dport 80 -j ACCEPT  # or remove the rule
-        // that drops it`: it opens the port at once but `ufw reload` flushes it (after.rules redeclares
-        // DOCKER-USER). Its ufw form (`ufw route allow in on eth0 out on docker0 to <web> port 80 proto tcp`,
-        // printed where no DOCKER-USER exists) does not work either: ufw appends the allow after the deny,
-        // first match wins. What works and lasts: `ufw route insert 1 allow ...` or `ufw route delete deny ...`.
+        // The fix speaks ufw, and it works and lasts. Before 58ded48 fwdwatch printed `iptables -I DOCKER-USER
+        // -i eth0 -o docker0 -d <web> -p tcp --dport 80 -j ACCEPT  # or remove the rule that drops it`: it opened
+        // the port at once but `ufw reload` flushed it (after.rules redeclares DOCKER-USER); its ufw form then
+        // (`ufw route allow in on eth0 out on docker0 ...`, printed where no DOCKER-USER exists) did not work
+        // either: ufw appends the allow after the deny, first match wins. Since 58ded48 it prints `ufw route
+        // insert 1 allow in on eth0 out on docker0 to <web> port 80 proto tcp  # or delete the ufw route rule
+        // that denies it (ufw status numbered)`, which passes both checks below.
         let fix = port.fix ?? ""
         print("RealUfwTests: fwdwatch's fix for the ufw route deny: \(fix)")
         #expect(fix.hasPrefix("ufw "), "the fix speaks ufw: \(fix)")
