@@ -41,7 +41,7 @@ if [[ -n ${FWDWATCH_BINARY:-} ]]; then
     binary=$FWDWATCH_BINARY
     echo "build-deb: packaging $binary (FWDWATCH_BINARY), no swift build" >&2
 else
-    # Debian's hardening for the C and C++ parts (the libnl/libsystemd shims, toml++ in TOMLKit) and the link:
+    # Debian's hardening for the C parts (the libnl/libsystemd shims) and the link:
     # FORTIFY_SOURCE, full RELRO with immediate binding.
     hardening=(-Xcc -D_FORTIFY_SOURCE=2 -Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now)
     # Memory: link with lld and pack the relative relocations (DT_RELR, glibc >= 2.36 as in Debian 12). With
