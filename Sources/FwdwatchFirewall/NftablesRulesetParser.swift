@@ -259,10 +259,13 @@ private struct RuleBuilder {
             try setProtocol(right, negated: negated, body)
         case ("meta", "nfproto"):
             if !(try values(right) == ["ipv4"] && !negated) {
-                match.otherConditions.append("meta nfproto \(negated ? "!= " : "")\(right.text)")
+                match.otherConditions.append("meta nfproto \(negated ? "!= " : "")\(try values(right).joined(separator: ","))")
             }
         case ("payload", let field):
             try addPayload(protocol: selectorBody["protocol"]?.string ?? "", field: field, right, negated: negated, body)
+        case ("ct", "status"):
+            // Kept as text the walk understands: "ct status dnat" (firewalld accepts every DNATed connection).
+            match.otherConditions.append("ct status \(negated ? "!= " : "")\(try values(right).joined(separator: ","))")
         case ("ct", "state"):
             try setOnce(\.connectionStates, ConnectionStateMatch(try values(right).map { $0.uppercased() }, negated: negated), body)
         case ("fib", _):

@@ -160,7 +160,11 @@ systemd-nspawn --directory="$root" --register=no --keep-unit --boot --private-ne
     --machine="$machine" --uuid="$uuid" \
     --bind-ro="$work/machine-id:/etc/machine-id" --bind-ro="$work/pkg:/pkg" \
     systemd.firstboot=off systemd.mask=nftables.service systemd.mask=systemd-networkd-wait-online.service \
-    systemd.mask=systemd-machine-id-commit.service </dev/null >"$work/console.log" 2>&1 &
+    systemd.mask=systemd-machine-id-commit.service \
+    $(for unit in docker.service docker.socket containerd.service podman.service podman.socket podman-restart.service \
+        podman-auto-update.service podman-auto-update.timer lxc.service lxc-net.service lxc-monitord.service ufw.service \
+        firewalld.service libvirtd.service libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket virtlogd.socket \
+        virtlockd.socket; do printf 'systemd.mask=%s ' "$unit"; done) </dev/null >"$work/console.log" 2>&1 &
 nspawn_pid=$!
 deadline=$((SECONDS + 30))
 while [[ -z $container_pid ]] && ((SECONDS < deadline)) && kill -0 "$nspawn_pid" 2>/dev/null; do

@@ -24,8 +24,8 @@ struct KernelVerdict {
     var asked: Int
     /// The interface the kernel forwards the clients' packets out of, when they agree on one.
     var egress: String?
-    /// The first refusal, forward or reply.
-    var failure: (detail: String, fix: String)?
+    /// The first refusal, forward or reply, with the hop its errno points at.
+    var failure: (detail: String, fix: String, hop: PathHop.Name)?
     /// One question and answer, for the explanation.
     var example: String
 }
@@ -167,7 +167,7 @@ extension HostView {
         guard !routeAnswers.isEmpty else { return nil }
         var asked = 0
         var egresses: [String] = []
-        var failure: (detail: String, fix: String)?
+        var failure: (detail: String, fix: String, hop: PathHop.Name)?
         var example = ""
         let clients = clients(of: ingress)
         for client in clients {
@@ -185,13 +185,13 @@ extension HostView {
                     let question = RouteQuestion(inputInterface: out, source: port.target, destination: client.text)
                     failure = (
                         "the replies to \(client.origin) are refused: \(question): \(refusal)",
-                        replyFix(reply, egress: out, client: client))
+                        replyFix(reply, egress: out, client: client), reply.hop(reply: true))
                 }
             default:
                 if failure == nil {
                     failure = (
                         "\(client.origin) are refused: \(forward): \(answer.summary)",
-                        forwardFix(answer, ingress: ingress, client: client, target: target))
+                        forwardFix(answer, ingress: ingress, client: client, target: target), answer.hop(reply: false))
                 }
             }
         }
@@ -232,6 +232,17 @@ extension RouteAnswer {
             return (type == "unicast" ? "" : "\(type) ") + (gateway.map { "via \($0) " } ?? "") + (out.map { "dev \($0)" } ?? "")
         case .error(let errno, _):
             return errno + (RouteAnswer.meaning[errno].map { " (\($0))" } ?? "")
+        }
+    }
+
+    /// The hop a refusal points at: forwarding off (EHOSTUNREACH) on the input interface, the reverse-path
+    /// filter (EINVAL), no route (ENETUNREACH); anything else stays the kernel's own verdict.
+    func hop(reply: Bool) -> PathHop.Name {
+        switch self {
+        case .error(let errno, _) where errno == "EHOSTUNREACH": reply ? .egressForwarding : .ingressForwarding
+        case .error(let errno, _) where errno == "EINVAL": .reversePathFilter
+        case .error(let errno, _) where errno == "ENETUNREACH": .route
+        default: .kernelRoute
         }
     }
 

@@ -15,6 +15,9 @@ struct ProbePacket: Sendable {
     /// The packet mark, when known (a container's own outbound packet carries 0); nil: unknown (a
     /// published port's packet may have been marked on its way in, as kube-proxy does).
     var mark: UInt32? = nil
+    /// Whether conntrack has DNATed the connection (a published port's packet in the forward hook: true;
+    /// a container's own outbound packet: false); nil: unknown.
+    var translated: Bool? = nil
 }
 
 /// Where a rule is: "iptables-nft ip nat DOCKER #2".
@@ -91,13 +94,16 @@ struct PacketWalk {
         var active: Set<String> = []
     }
 
-    func walk(_ hook: NetfilterHook, natOnly: Bool = false) -> Outcomes {
+    /// Walks the base chains on `hook`: every one, the nat ones only (`natOnly`), or all but the nat ones
+    /// (`skippingNat`: the filter, raw and mangle chains a packet meets before the routing decision).
+    func walk(_ hook: NetfilterHook, natOnly: Bool = false, skippingNat: Bool = false) -> Outcomes {
         var outcomes = Outcomes()
         let memo = Memo()
         var reaches = true
         for (table, chain) in rules.baseChains(hook) {
             guard reaches else { break }
             if natOnly, chain.base?.type != .nat { continue }
+            if skippingNat, chain.base?.type == .nat { continue }
             let exits = walk(table: table, chain: chain.name, depth: 0, memo: memo)
             outcomes.translations.append(contentsOf: exits.translations.filter { !outcomes.translations.contains($0) })
             outcomes.redirects.append(contentsOf: exits.redirects)
@@ -214,8 +220,24 @@ enum PacketMatcher {
             if !hit { return false }
         }
         if let states = match.connectionStates {
-            let new = states.states.contains { $0.uppercased() == "NEW" }
-            if new == states.negated { return false }
+            // The probe is a connection's first packet: NEW; DNAT when the walk knows it was translated.
+            var any: Bool? = false
+            for state in states.states.map({ $0.uppercased() }) {
+                let applies: Bool? =
+                    switch state {
+                    case "NEW": true
+                    case "DNAT": packet.translated
+                    case "SNAT": nil
+                    default: false  // ESTABLISHED, RELATED, INVALID, UNTRACKED: not a first packet
+                    }
+                if any == true || applies == true {
+                    any = true
+                } else if any == nil || applies == nil {
+                    any = nil
+                }
+            }
+            guard let hit = any else { return nil }
+            if hit == states.negated { return false }
         }
         if let types = match.destinationAddressType {
             let upper = types.types.map { $0.uppercased() }
@@ -238,11 +260,27 @@ enum PacketMatcher {
         }
         if match.sourcePorts != nil || match.sourceAddressType != nil { unknown = true }
         for condition in match.otherConditions {
-            guard let mark = packet.mark, let test = MarkCondition(condition) else {
-                unknown = true
+            if let test = MarkCondition(condition) {
+                guard let mark = packet.mark else {
+                    unknown = true
+                    continue
+                }
+                if !test.matches(mark) { return false }
+            } else if condition == "meta nfproto ipv6" {
+                return false  // an IPv6-only rule in an inet table: never an IPv4 probe
+            } else if condition == "meta nfproto != ipv6" {
                 continue
+            } else if condition.hasPrefix("ct status ") {
+                let negated = condition.hasPrefix("ct status != ")
+                let statuses = condition.dropFirst(negated ? 13 : 10).split(separator: ",")
+                guard statuses == ["dnat"], let translated = packet.translated else {
+                    unknown = true
+                    continue
+                }
+                if translated == negated { return false }
+            } else {
+                unknown = true
             }
-            if !test.matches(mark) { return false }
         }
         return unknown ? nil : true
     }

@@ -21,7 +21,7 @@ public enum StackOwner: String, Codable, Sendable, Equatable, CaseIterable {
             case "libvirt_network", "libvirt": return .libvirt
             case "lxc": return .lxc
             case "incus": return .incus
-            case "firewalld": return .firewalld
+            case "firewalld", "firewalld_policy_drop": return .firewalld
             default: break
             }
         }

@@ -103,6 +103,9 @@ extension HostView {
             return passes != false
         }
 
+        if let hop = preroutingHop(port, from: ingress) {
+            guard add(hop.name, hop.passes, hop.detail, fix: hop.fix) else { return path }
+        }
         let all = allConf?.forwarding
         guard
             add(
@@ -223,7 +226,8 @@ extension HostView {
         if let kernel, let failure = kernel.failure {
             disagreements.append(
                 "\(port.subject) from \(ingress.name): the model passes every routing hop, the kernel refuses (\(failure.detail))")
-            _ = add(.kernelRoute, false, failure.detail, fix: failure.fix)
+            // Named by what the kernel's errno points at (the model may only lag behind an event).
+            _ = add(failure.hop, false, "the kernel refuses: \(failure.detail)", fix: failure.fix)
             return path
         }
         // Last, the target itself: does it answer ARP on the egress (DnatTargetNotAnswering.swift)?
@@ -256,10 +260,56 @@ extension HostView {
                 rules: ruleIndex,
                 packet: ProbePacket(
                     inInterface: ingress.name, outInterface: egress.name, source: client?.address, destination: target,
-                    destinationIsLocal: local, transport: port.transport, destinationPort: port.destinationPort)
+                    destinationIsLocal: local, transport: port.transport, destinationPort: port.destinationPort,
+                    translated: true)
             ).walk(.forward))
         }
         let hop = forwardChainHop(port, walks: walks, rules: ruleIndex, ingress: ingress, egress: egress)
+        forwardHops.store(hop, key)
+        return hop
+    }
+
+    /// What the filter, raw and mangle chains on the prerouting hook do with a new connection to `port`
+    /// arriving on `ingress`, before the routing decision; nil when there are no such chains.
+    func preroutingHop(_ port: PublishedPort, from ingress: Link) -> PathHop? {
+        guard let ruleIndex, ruleIndex.baseChains(.prerouting).contains(where: { $0.chain.base?.type != .nat }) else {
+            return nil
+        }
+        let own = ipv4(of: ingress).map(\.address)
+        let listen = port.listen?.compactMap { IPv4Prefix($0) }
+        let destination =
+            listen.map { prefixes in own.first { address in prefixes.contains { $0.contains(address) } } ?? prefixes.first?.network }
+            ?? own.first
+        guard let destination else { return nil }
+        let (clients, clientsKey) = forwardClients(of: ingress)
+        let key = "pre \(destination.value) \(port.transport) \(port.hostPorts.first) \(ingress.name) \(clientsKey)"
+        if let known = forwardHops.hop(key) { return known }
+        let sources: [RepresentativeClient?] = clients.isEmpty ? [nil] : clients
+        let walks: [(client: RepresentativeClient?, outcomes: PacketWalk.Outcomes)] = sources.map { client in
+            (client, PacketWalk(
+                rules: ruleIndex,
+                packet: ProbePacket(
+                    inInterface: ingress.name, outInterface: nil, source: client?.address, destination: destination,
+                    destinationIsLocal: true, transport: port.transport, destinationPort: port.hostPorts.first)
+            ).walk(.prerouting, skippingNat: true))
+        }
+        let dropped = walks.filter { !$0.outcomes.drops.isEmpty }
+        var hop = PathHop(name: .preroutingFilter, passes: true, detail: "accepted by the prerouting chains")
+        if let drop = dropped.first?.outcomes.drops.first {
+            let by = drop.place + (drop.text.map { " (\($0))" } ?? "")
+            let table = drop.rule.flatMap { place in snapshot.firewall?.tables.first { $0.id == place.table } }
+                ?? snapshot.firewall?.tables.first { drop.place.hasPrefix("the \($0.id) ") }
+            let owner = table.map { StackOwner.of(table: $0.id, chain: drop.rule?.chain ?? "") }
+            let fix =
+                owner == .firewalld
+                ? "firewall-cmd --query-panic && firewall-cmd --panic-off  # or remove the rule that drops it"
+                : "remove the rule that drops it (\(by))"
+            if dropped.count == walks.count, dropped.allSatisfy({ !$0.outcomes.passes }) {
+                hop = PathHop(name: .preroutingFilter, passes: false, detail: "dropped before routing by \(by)", fix: fix)
+            } else {
+                hop = PathHop(name: .preroutingFilter, passes: nil, detail: "dropped before routing by \(by) for some clients", fix: fix)
+            }
+        }
         forwardHops.store(hop, key)
         return hop
     }
@@ -341,9 +391,13 @@ extension HostView {
                 return "\(insert)  # the table belongs to \(tableOwner.rawValue), which rewrites it: change its configuration to make it last"
             }
         }
-        let hasDockerUser = snapshot.firewall?.tables.contains { $0.backend != .nftables && $0.name == "filter" && $0.chains["DOCKER-USER"] != nil } ?? false
+        let filter = snapshot.firewall?.tables.first { $0.backend != .nftables && $0.name == "filter" && $0.chains["DOCKER-USER"] != nil }
         let legacy = table?.backend == .iptablesLegacy ? "iptables-legacy" : "iptables"
-        if hasDockerUser { return "\(legacy) -I DOCKER-USER \(accept)  # or remove the rule that drops it" }
+        // An accept in DOCKER-USER helps only if the packet gets there before the drop: not for a drop in
+        // FORWARD above its jump to DOCKER-USER (firewalld's direct rules land at FORWARD's head).
+        let jump = filter?.chains["FORWARD"]?.rules.firstIndex { $0.target == .jump(chain: "DOCKER-USER") }
+        let dropBeforeJump = place.map { $0.chain == "FORWARD" && $0.position < (jump ?? Int.max) } ?? false
+        if filter != nil, !dropBeforeJump { return "\(legacy) -I DOCKER-USER \(accept)  # or remove the rule that drops it" }
         return "\(legacy) -I FORWARD \(accept)  # or remove the rule that drops it"
     }
 

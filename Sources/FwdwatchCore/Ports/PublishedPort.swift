@@ -81,6 +81,9 @@ public struct PublishedPort: Sendable, Equatable, Codable {
 /// One step of a published port's path, the way the incident's admin walked it by hand.
 public struct PathHop: Sendable, Equatable, Codable {
     public enum Name: String, Sendable, Codable, CaseIterable {
+        /// The filter, raw and mangle chains on the prerouting hook (firewalld's panic mode, an early
+        /// drop), met before the routing decision; only when such chains exist.
+        case preroutingFilter = "prerouting-filter"
         case ipForwarding = "ip-forwarding"
         case ingressForwarding = "ingress-forwarding"
         case route

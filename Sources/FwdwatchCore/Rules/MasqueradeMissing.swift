@@ -31,7 +31,7 @@ public struct MasqueradeMissing: Rule {
                     let packet = ProbePacket(
                         inInterface: sample.bridge.name, outInterface: out.name, source: sample.address,
                         destination: client.address, destinationIsLocal: false, transport: "tcp", destinationPort: 443,
-                        mark: 0)
+                        mark: 0, translated: false)
                     // Only traffic the forward chain lets out needs a masquerade.
                     let forward = PacketWalk(rules: rules, packet: packet).walk(.forward)
                     guard forward.passes, forward.drops.isEmpty else { continue }

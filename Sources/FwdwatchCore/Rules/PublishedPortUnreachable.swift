@@ -18,7 +18,9 @@ public struct PublishedPortUnreachable: Rule {
             }
             return finding(
                 subject: subject,
-                message: Message.unreachable(port, reasons: reasons),
+                message: Message.unreachable(
+                    port, reasons: reasons,
+                    refused: broken.allSatisfy { $0.firstBroken.map(Message.refuses) ?? false }),
                 fix: fixes.joined(separator: "; "),
                 interface: broken.count == 1 ? broken[0].ingress : nil,
                 evidence: [
@@ -31,9 +33,15 @@ public struct PublishedPortUnreachable: Rule {
     }
 
     enum Message {
-        static func unreachable(_ port: PublishedPort, reasons: [String]) -> String {
+        static func unreachable(_ port: PublishedPort, reasons: [String], refused: Bool = false) -> String {
             "Published port \(port.subject) -> \(port.destination) is unreachable from \(reasons.joined(separator: "; from ")): "
-                + "clients there time out."
+                + (refused ? "clients there are refused at once." : "clients there time out.")
+        }
+
+        /// A REJECT answers the client (a TCP reset or an ICMP error) instead of leaving it to time out.
+        static func refuses(_ hop: PathHop) -> Bool {
+            (hop.name == .forwardChain || hop.name == .preroutingFilter)
+                && (hop.detail.contains("-j REJECT") || hop.detail.contains(" reject"))
         }
     }
 }

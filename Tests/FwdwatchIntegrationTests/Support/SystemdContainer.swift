@@ -22,6 +22,15 @@ final class SystemdContainer: @unchecked Sendable {
         "nftables.service", "systemd-networkd-wait-online.service", "systemd-machine-id-commit.service",
         // It applies /usr/lib/sysctl.d to the (writable) /proc/sys/net of the namespace: keep the topology as built.
         "systemd-sysctl.service",
+    ] + stackUnits
+
+    /// The container and firewall stacks the real-stack tests install (scripts/test.sh): their packages enable
+    /// these units, and a container booted from `/` would start them (dockerd, firewalld, lxc-net, ...).
+    static let stackUnits = [
+        "docker.service", "docker.socket", "containerd.service", "podman.service", "podman.socket",
+        "podman-restart.service", "podman-auto-update.service", "podman-auto-update.timer", "lxc.service",
+        "lxc-net.service", "lxc-monitord.service", "ufw.service", "firewalld.service", "libvirtd.service",
+        "libvirtd.socket", "libvirtd-ro.socket", "libvirtd-admin.socket", "virtlogd.socket", "virtlockd.socket",
     ]
 
     /// Whether this machine can boot one: root and `systemd-nspawn` installed.
