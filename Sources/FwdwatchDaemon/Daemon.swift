@@ -233,6 +233,16 @@ public struct Daemon: Service {
                                 "The kernel's route lookup failed (\(failure)); paths are judged by fwdwatch's own "
                                     + "model until it answers again.", id: JournalMessageID.error, priority: .warning))
                     }
+                    let disagreements = state.takeNewDisagreements()
+                    for text in disagreements.prefix(10) {
+                        sink.notice(
+                            DaemonNotice(
+                                "fwdwatch's model and the kernel's route lookup disagree; the kernel decided: \(text). "
+                                    + "Please report this with `fwdwatch snapshot`.",
+                                id: JournalMessageID.modelDisagreement, priority: .notice,
+                                fields: [("FWDWATCH_DISAGREEMENT", text)]))
+                    }
+                    options.metrics?.recordModelDisagreements(disagreements.count)
                     // Repair first (every millisecond of forwarding=0 drops traffic), then log the alert
                     // that called for it, then the repair.
                     let repairs = state.repair()
@@ -349,6 +359,8 @@ struct LoopState {
     /// The sysctl.d / .network lines bad values come back from, re-read on every sweep and on SIGHUP.
     var persistentSettings: [PersistentSetting]?
     var lastEvaluation = Evaluation(findings: [])
+    /// Disagreements between the model and the kernel already logged.
+    var reportedDisagreements: Set<String> = []
     /// `net.ipv4.conf.all.forwarding` as the last evaluation saw it: repairs are made only while it is 1.
     var allForwarding: Int?
     /// Opt-in repair of per-interface forwarding (`[repair]`), with its rate limit.
@@ -438,6 +450,14 @@ struct LoopState {
         allForwarding = snapshot.ipv4Conf["all"]?.forwarding
         evaluations += 1
         return tracker.update(lastEvaluation.findings, now: now())
+    }
+
+    /// The disagreements between the model and the kernel seen for the first time in the last evaluation
+    /// (each is logged once per run; at most 1,000 are remembered).
+    mutating func takeNewDisagreements() -> [String] {
+        let fresh = lastEvaluation.modelDisagreements.filter { !reportedDisagreements.contains($0) }
+        if reportedDisagreements.count < 1000 { reportedDisagreements.formUnion(fresh) }
+        return fresh
     }
 
     /// Makes the repairs `[repair]` allows for the last evaluation (read each turn, so a reload applies

@@ -27,6 +27,10 @@ public enum JournalMessageID {
     /// A repair could not be written (read-only /proc/sys, no CAP_NET_ADMIN, ...).
     public static let repairFailed = "27d481fbe89949469987b1e23bd9e9f6"
 
+    /// fwdwatch's model of the forwarding path and the kernel's own route lookup disagreed; the kernel
+    /// decided. Each distinct disagreement is logged once: it is a bug report in waiting.
+    public static let modelDisagreement = "9c29dd336e5f4847ba7576ca491be9d1"
+
     /// Every notice id with a short name, for the catalog test and `fwdwatch` documentation.
     public static let all: [(name: String, id: String)] = [
         ("started", started),
@@ -40,6 +44,7 @@ public enum JournalMessageID {
         ("repaired", repaired),
         ("repairLimitReached", repairLimitReached),
         ("repairFailed", repairFailed),
+        ("modelDisagreement", modelDisagreement),
     ]
 
     /// The MESSAGE_ID an alert transition is logged with.

@@ -17,6 +17,7 @@ public final class DaemonMetrics: Sendable {
     private let problems: [Severity: Gauge]
     private let netlinkEvents: Counter
     private let netlinkResyncs: Counter
+    private let modelDisagreements: Counter
     private let evaluations: Counter
     private let evaluationDuration: DurationHistogram
     private let sweepDuration: DurationHistogram
@@ -65,6 +66,7 @@ public final class DaemonMetrics: Sendable {
         }
         netlinkEvents = registry.counter(Name.netlinkEvents, help: Help.netlinkEvents)
         netlinkResyncs = registry.counter(Name.netlinkResyncs, help: Help.netlinkResyncs)
+        modelDisagreements = registry.counter(Name.modelDisagreements, help: Help.modelDisagreements)
         evaluations = registry.counter(Name.evaluations, help: Help.evaluations)
         evaluationDuration = registry.durationHistogram(
             Name.evaluationDuration, buckets: Self.evaluationBuckets, help: Help.evaluationDuration)
@@ -144,6 +146,11 @@ public final class DaemonMetrics: Sendable {
     }
 
     /// Records netlink events applied to the model (`count` of them) at `unixTime`.
+    /// Counts `count` new distinct disagreements between fwdwatch's model and the kernel's route lookup.
+    public func recordModelDisagreements(_ count: Int) {
+        if count > 0 { modelDisagreements.increment(by: Int64(count)) }
+    }
+
     public func recordNetlinkEvents(_ count: Int, at unixTime: Double = unixNow()) {
         guard count > 0 else { return }
         netlinkEvents.increment(by: Int64(count))
@@ -203,6 +210,7 @@ public final class DaemonMetrics: Sendable {
         public static let alertsResolved = "fwdwatch_alerts_resolved_total"
         public static let netlinkEvents = "fwdwatch_netlink_events_total"
         public static let netlinkResyncs = "fwdwatch_netlink_resyncs_total"
+        public static let modelDisagreements = "fwdwatch_model_disagreements_total"
         public static let evaluations = "fwdwatch_evaluations_total"
         public static let evaluationDuration = "fwdwatch_evaluation_duration_seconds"
         public static let sweepDuration = "fwdwatch_sweep_duration_seconds"
@@ -223,6 +231,7 @@ public final class DaemonMetrics: Sendable {
         static let netlinkEvents = "Netlink events applied to the model."
         static let netlinkResyncs = "Full re-reads of the netlink state after lost events (receive buffer overrun)."
         static let evaluations = "Evaluations of the rules."
+        static let modelDisagreements = "Distinct disagreements between fwdwatch's model and the kernel's route lookup (the kernel decided)."
         static let evaluationDuration = "Time one evaluation of the rules took."
         static let sweepDuration = "Time one sweep of /proc and the firewall rules took."
         static let lastEvent = "Unix time of the last netlink event."

@@ -76,16 +76,20 @@ public enum KernelRouteLookup {
         var requests: [RouteLookupRequest] = []
         var interfaceIndexes: [String: UInt32] = [:]
         for (position, question) in distinct.enumerated() {
-            guard let source = ipv4Value(question.source), let destination = ipv4Value(question.destination)
+            // An output lookup (`ip route get DST`) has neither input interface nor source.
+            let output = question.inputInterface.isEmpty && question.source.isEmpty
+            guard let source = output ? 0 : ipv4Value(question.source), let destination = ipv4Value(question.destination)
             else { continue }
             let index =
-                interfaceIndexes[question.inputInterface]
-                ?? {
-                    let index = question.inputInterface.isEmpty ? 0 : if_nametoindex(question.inputInterface)
-                    interfaceIndexes[question.inputInterface] = index
-                    return index
-                }()
-            guard index != 0 else {
+                output
+                ? 0
+                : interfaceIndexes[question.inputInterface]
+                    ?? {
+                        let index = question.inputInterface.isEmpty ? 0 : if_nametoindex(question.inputInterface)
+                        interfaceIndexes[question.inputInterface] = index
+                        return index
+                    }()
+            guard index != 0 || output else {
                 answers[position] = .error(errno: "ENODEV", code: ENODEV)
                 continue
             }
@@ -179,17 +183,20 @@ enum RouteLookupMessages {
             }
         }
         // nlmsghdr and rtmsg in host order (netlink's), the addresses in network order.
-        u32(UInt32(requestLength))
+        let output = request.inputInterfaceIndex == 0
+        u32(UInt32(output ? headerLength + rtmsgLength + 8 : requestLength))
         u16(UInt16(RTM_GETROUTE))
         u16(UInt16(NLM_F_REQUEST))
         u32(sequence)
         u32(0)
         // rtmsg
-        bytes.append(contentsOf: [UInt8(AF_INET), 32, 32, 0, 0, 0, 0, 0])
+        bytes.append(contentsOf: [UInt8(AF_INET), 32, output ? 0 : 32, 0, 0, 0, 0, 0])
         u32(UInt32(RTM_F_LOOKUP_TABLE))
         attribute(Int32(RTA_DST.rawValue), request.destination, networkOrder: true)
-        attribute(Int32(RTA_SRC.rawValue), request.source, networkOrder: true)
-        attribute(Int32(RTA_IIF.rawValue), request.inputInterfaceIndex, networkOrder: false)
+        if !output {
+            attribute(Int32(RTA_SRC.rawValue), request.source, networkOrder: true)
+            attribute(Int32(RTA_IIF.rawValue), request.inputInterfaceIndex, networkOrder: false)
+        }
     }
 
     /// Decodes every message of one received datagram into (sequence, reply). Messages that are not

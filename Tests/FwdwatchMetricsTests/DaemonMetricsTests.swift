@@ -35,12 +35,14 @@ import Testing
         #expect(text[#"fwdwatch_alerts_resolved_total{rule="interface-forwarding-disabled"}"#] == 0)
         #expect(text.series("fwdwatch_problem_active").isEmpty)
         #expect(text["fwdwatch_evaluations_total"] == 0)
+        #expect(text["fwdwatch_model_disagreements_total"] == 0)
         #expect(text[#"fwdwatch_published_ports{status="reachable"}"#] == 0)
         #expect(text[#"fwdwatch_published_ports{status="unreachable"}"#] == 0)
         let expectedTypes = [
             "fwdwatch_problems": "gauge", "fwdwatch_alerts_raised_total": "counter",
             "fwdwatch_alerts_resolved_total": "counter", "fwdwatch_netlink_events_total": "counter",
             "fwdwatch_netlink_resyncs_total": "counter", "fwdwatch_evaluations_total": "counter",
+            "fwdwatch_model_disagreements_total": "counter",
             "fwdwatch_evaluation_duration_seconds": "histogram", "fwdwatch_sweep_duration_seconds": "histogram",
             "fwdwatch_last_event_timestamp_seconds": "gauge", "fwdwatch_last_evaluation_timestamp_seconds": "gauge",
             "fwdwatch_inaddrerrors_per_second": "gauge", "fwdwatch_ip_inaddrerrors_total": "counter",
@@ -49,6 +51,14 @@ import Testing
         ]
         #expect(text.types == expectedTypes)
         #expect(Set(text.help.keys) == Set(expectedTypes.keys), "every metric has a HELP line")
+    }
+
+    @Test func modelDisagreementsAreCounted() {
+        let metrics = DaemonMetrics(version: "1")
+        metrics.recordModelDisagreements(2)
+        metrics.recordModelDisagreements(0)
+        metrics.recordModelDisagreements(1)
+        #expect(Exposition(metrics.exposition())["fwdwatch_model_disagreements_total"] == 3)
     }
 
     @Test func problemActiveAppearsAndDisappearsWithTheAlert() {

@@ -21,8 +21,18 @@ public struct RouteQuestion: Codable, Sendable, Hashable, CustomStringConvertibl
         self.destination = destination
     }
 
+    /// An output lookup: where the host itself would send a packet for `destination` (`ip route get DST`),
+    /// which tells a route that refuses it from forwarding that is switched off.
+    public static func output(to destination: String) -> RouteQuestion {
+        RouteQuestion(inputInterface: "", source: "", destination: destination)
+    }
+
+    public var isOutputLookup: Bool { inputInterface.isEmpty && source.isEmpty }
+
     /// `ip route get 172.17.0.2 from 192.0.2.99 iif eth0`: what an operator types to ask the same.
-    public var description: String { "ip route get \(destination) from \(source) iif \(inputInterface)" }
+    public var description: String {
+        isOutputLookup ? "ip route get \(destination)" : "ip route get \(destination) from \(source) iif \(inputInterface)"
+    }
 }
 
 /// What the kernel answered.

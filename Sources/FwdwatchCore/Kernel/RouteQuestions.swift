@@ -119,6 +119,7 @@ extension HostView {
         }
         for (port, ingresses) in zip(publishedPorts, portIngresses) {
             guard let target = port.targetAddress else { continue }
+            if !ingresses.isEmpty { ask(.output(to: port.target)) }
             for ingress in ingresses {
                 let egress = modelEgress(of: target, from: ingress)
                 for client in clientsOf(ingress) {
@@ -189,9 +190,22 @@ extension HostView {
                 }
             default:
                 if failure == nil {
+                    // EHOSTUNREACH is both "forwarding is off on the input interface" and an unreachable
+                    // route: the host's own lookup of the target tells them apart.
+                    var hop = answer.hop(reply: false)
+                    var summary = answer.summary
+                    if case .error(let errno, _) = answer, errno == "EHOSTUNREACH",
+                        let output = routeAnswers[.output(to: port.target)], output.refusal != nil
+                    {
+                        hop = .route
+                        summary = "EHOSTUNREACH (\(RouteQuestion.output(to: port.target)): \(output.summary))"
+                    }
                     failure = (
-                        "\(client.origin) are refused: \(forward): \(answer.summary)",
-                        forwardFix(answer, ingress: ingress, client: client, target: target), answer.hop(reply: false))
+                        "\(client.origin) are refused: \(forward): \(summary)",
+                        hop == .route
+                            ? "ip route get \(port.target)  # and ip rule show: a route or policy rule refuses it"
+                            : forwardFix(answer, ingress: ingress, client: client, target: target),
+                        hop)
                 }
             }
         }
@@ -202,7 +216,8 @@ extension HostView {
     private func forwardFix(_ answer: RouteAnswer, ingress: Link, client: RepresentativeClient, target: IPv4Address) -> String {
         switch answer {
         case .error(let errno, _) where errno == "EHOSTUNREACH":
-            return "sysctl -w \(HostView.sysctlKey(ingress.name, "forwarding"))=1  # and check net.ipv4.conf.all.forwarding"
+            return "sysctl -w \(HostView.sysctlKey(ingress.name, "forwarding"))=1  # and net.ipv4.conf.all.forwarding; "
+                + "if both read 1, a policy rule for traffic from \(ingress.name) refuses it: ip rule show"
         case .error(let errno, _) where errno == "EINVAL":
             return "sysctl -w \(HostView.sysctlKey(ingress.name, "rp_filter"))=2  # strict reverse-path filtering drops \(client.origin); or route them back by \(ingress.name)"
         case .error(let errno, _) where errno == "ENETUNREACH":
@@ -253,7 +268,7 @@ extension RouteAnswer {
     }
 
     static let meaning: [String: String] = [
-        "EHOSTUNREACH": "forwarding is off on the input interface",
+        "EHOSTUNREACH": "forwarding is off on the input interface, or a route or policy rule for it refuses the packet",
         "EINVAL": "the source fails the reverse-path filter, or is a martian",
         "ENETUNREACH": "no route",
         "EACCES": "a prohibit route or rule",

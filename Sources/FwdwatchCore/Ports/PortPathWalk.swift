@@ -112,15 +112,15 @@ extension HostView {
                 .ipForwarding, all.map { $0 == 1 }, "net.ipv4.conf.all.forwarding=\(all.map(String.init) ?? "unknown")",
                 fix: "sysctl -w net.ipv4.ip_forward=1", routing: true)
         else { return path }
-        let ingressKey = HostView.sysctlKey(ingress.name, "forwarding")
-        let ingressValue = conf(ingress)?.forwarding
-        guard
-            add(
-                .ingressForwarding, ingressValue.map { $0 == 1 },
-                "\(ingressKey)=\(ingressValue.map(String.init) ?? "unknown")",
-                fix: "sysctl -w \(ingressKey)=1" + lastingFix(setting: "forwarding", on: ingress.name, good: 1),
-                routing: true)
-        else { return path }
+        /// The `forwarding` sysctl of `link` as hop `name` (the ingress's, or the egress's for the replies).
+        func forwarding(on link: Link, as name: PathHop.Name, _ note: String = "") -> Bool {
+            let key = HostView.sysctlKey(link.name, "forwarding")
+            let value = conf(link)?.forwarding
+            return add(
+                name, value.map { $0 == 1 }, "\(key)=\(value.map(String.init) ?? "unknown")\(note)",
+                fix: "sysctl -w \(key)=1" + lastingFix(setting: "forwarding", on: link.name, good: 1), routing: true)
+        }
+        guard forwarding(on: ingress, as: .ingressForwarding) else { return path }
 
         // The interface whose own subnet holds the target (docker0 for 172.17.0.2), by address.
         let home = target.flatMap { homeInterface(of: $0) }
@@ -174,15 +174,7 @@ extension HostView {
                 "\(egress.name) is \(egress.adminUp ? "up" : "down")\(egress.carrier ? "" : ", no carrier")",
                 fix: egress.adminUp ? "bridge link show master \(egress.name)" : "ip link set dev \(egress.name) up")
         else { return path }
-        let egressKey = HostView.sysctlKey(egress.name, "forwarding")
-        let egressValue = conf(egress)?.forwarding
-        guard
-            add(
-                .egressForwarding, egressValue.map { $0 == 1 },
-                "\(egressKey)=\(egressValue.map(String.init) ?? "unknown") (the replies are forwarded from here)",
-                fix: "sysctl -w \(egressKey)=1" + lastingFix(setting: "forwarding", on: egress.name, good: 1),
-                routing: true)
-        else { return path }
+        guard forwarding(on: egress, as: .egressForwarding, " (the replies are forwarded from here)") else { return path }
         if egress.isBridge {
             let forwarding = ports(of: egress).filter { isUp($0) && ($0.bridgePortState ?? .forwarding) == .forwarding }
             guard
