@@ -17,30 +17,19 @@ import Testing
 struct RealDockerTests {
     static let web = "10001/tcp"
     static let api = "10003/tcp"
-    static let daemonConfig = "[daemon]\nsweep-interval-seconds = 1\nflap-hold-seconds = 0\n"
-
-    /// docker.io missing must fail, not pass quietly: scripts/test.sh installs it.
-    static func requireDocker() throws {
-        try #require(
-            DockerEngine.isInstalled,
-            "not installed: \(DockerEngine.missingPackages.joined(separator: ", ")); run scripts/test.sh or apt-get install -y --no-install-recommends docker.io busybox-static"
-        )
-    }
 
     // MARK: The whole story on one engine
 
     @Test func healthyHostIsCleanAndEachBreakageIsNamedForItsPortOnly() throws {
-        try Self.requireDocker()
+        try requireInstalled(RealDockerHost.self)
         let docker = try RealDockerHost()
         defer { docker.delete() }
 
         try expectHealthyHost(docker)
 
-        let daemon = try DaemonProcess(namespace: docker.host, configText: Self.daemonConfig)
+        let daemon = try startDaemon(in: docker.host)
         defer { daemon.stop() }
-        #expect(daemon.waitUntilStarted(), "stderr: \(daemon.stderr)")
-        waitForQuiet(daemon, quiet: .seconds(3))
-        #expect(alertSummary(daemon.alerts) == [], "a healthy real Docker host raises nothing")
+        expectDaemonQuiet(daemon, "real Docker host")
 
         try uplinkForwardingOff(docker, daemon)
         try dockerUserDropForOneNetwork(docker, daemon)
@@ -51,9 +40,7 @@ struct RealDockerTests {
         // After every heal the host is as healthy as at the start, for check and for the daemon.
         let end = try CheckOutput(docker.host)
         #expect(end.status == 0 && end.keys.isEmpty, "healthy again at the end: \(end.keys)")
-        try expectConverged(daemon, docker.host, quiet: .seconds(1), "the daemon and check agree at the end")
-        #expect(daemon.activeKeys.isEmpty, "nothing left raised: \(daemon.activeKeys)")
-        #expect(daemon.isRunning, "stderr: \(daemon.stderr)")
+        try expectDaemonSettled(daemon, docker.host, "at the end")
     }
 
     /// `--userland-proxy=false`: no docker-proxy runs, and Docker's nat rules change shape: the DNATs lose their
@@ -72,7 +59,7 @@ struct RealDockerTests {
     /// docker0 ... -j ACCEPT`). These expectations are the truth and fail until the walk leaves out, like the
     /// RETURNed bridges, the other Docker bridges whose traffic Docker's isolation chains drop on purpose.
     @Test func userlandProxyOffIsClean() throws {
-        try Self.requireDocker()
+        try requireInstalled(RealDockerHost.self)
         let docker = try RealDockerHost(dockerdArguments: ["--userland-proxy=false"])
         defer { docker.delete() }
         let proxies = try docker.host.exec(["sh", "-c", "ls -l /proc/[0-9]*/exe 2>/dev/null | grep -c docker-proxy"], check: false)
@@ -87,11 +74,9 @@ struct RealDockerTests {
         #expect(try containerGets(docker, from: "api", port: RealDockerHost.apiPort), "api reaches its own port (hairpin)")
         #expect(try !containerGets(docker, from: "api", port: RealDockerHost.webPort), "Docker isolates appnet from docker0")
 
-        let daemon = try DaemonProcess(namespace: docker.host, configText: Self.daemonConfig)
+        let daemon = try startDaemon(in: docker.host)
         defer { daemon.stop() }
-        #expect(daemon.waitUntilStarted(), "stderr: \(daemon.stderr)")
-        waitForQuiet(daemon, quiet: .seconds(3))
-        #expect(alertSummary(daemon.alerts) == [], "a healthy real Docker host raises nothing")
+        expectDaemonQuiet(daemon, "real Docker host")
     }
 
     /// Whether `container` gets a 200 from the host's uplink address at `port` (busybox nc: its wget crashes in
@@ -120,13 +105,7 @@ struct RealDockerTests {
         #expect(try docker.waitUntilClientReaches(port: RealDockerHost.webPort), "web: \(docker.engine.log.suffix(2000))")
         #expect(try docker.waitUntilClientReaches(port: RealDockerHost.apiPort), "api: \(docker.engine.log.suffix(2000))")
 
-        let check = try CheckOutput(docker.host)
-        let document = try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Any]
-        let findings = document?["findings"] as? [[String: Any]] ?? []
-        let alarms = findings.filter { ["warning", "critical"].contains($0["severity"] as? String ?? "") }
-            .map { "\($0["severity"] as? String ?? "") \($0["rule"] as? String ?? "") \($0["subject"] as? String ?? ""): \($0["message"] as? String ?? "")" }
-        #expect(check.status == 0, "check exits 0 on a healthy real Docker host: \(check.keys)")
-        #expect(alarms == [], "no warning or critical finding on a healthy real Docker host")
+        let check = try expectCheckClean(docker.host, "healthy real Docker host")
 
         let table = publishedPortTable(check)
         #expect(Set(table.keys) == [Self.web, Self.api], "both ports and no other: \(table.keys.sorted())")
@@ -141,14 +120,8 @@ struct RealDockerTests {
         #expect(check.pathBroken(Self.web, from: "eth0") == false)
         #expect(check.pathBroken(Self.api, from: "eth0") == false)
 
-        for (port, address, bridge) in [
-            (Self.web, docker.webAddress, "docker0"), (Self.api, docker.apiAddress, docker.appBridge),
-        ] {
-            let explain = try docker.host.exec([fwdwatchBinary(), "explain", port, "--config", "/dev/null"], check: false)
-            #expect(explain.status == 0, "explain \(port): \(explain.stdout) \(explain.stderr)")
-            #expect(explain.stdout.contains("\(port) -> \(address):80"), "\(explain.stdout)")
-            #expect(explain.stdout.contains("from eth0 to \(bridge): ok"), "\(explain.stdout)")
-        }
+        try expectExplainPasses(docker.host, Self.web, target: "\(docker.webAddress):80", bridge: "docker0")
+        try expectExplainPasses(docker.host, Self.api, target: "\(docker.apiAddress):80", bridge: docker.appBridge)
     }
 
     // MARK: Breakages
@@ -175,29 +148,32 @@ struct RealDockerTests {
     /// `iptables -I DOCKER-USER -o br-<appnet> -j DROP`: only 10003/tcp, at forward-chain, plus
     /// forward-chain-blocks-bridge for appnet's bridge; docker0's 10001/tcp stays clean.
     func dockerUserDropForOneNetwork(_ docker: RealDockerHost, _ daemon: DaemonProcess) throws {
-        let rule = ["DOCKER-USER", "-o", docker.appBridge, "-j", "DROP"]
-        try breakage(
-            "DOCKER-USER drop for appnet's bridge", docker, daemon,
-            breakIt: { try docker.host.exec(["iptables", "-I"] + rule) },
-            heal: { try docker.host.exec(["iptables", "-D"] + rule) },
-            broken: [Self.api: "forward-chain"],
-            expectedKeys: ["published-port-unreachable \(Self.api)", "forward-chain-blocks-bridge \(docker.appBridge)"]
-        ) { check in
-            try expectDockerUserDropNamed(check, docker, rule: "-A DOCKER-USER -o \(docker.appBridge) -j DROP")
-        }
+        try dockerUserDropForApi(
+            "DOCKER-USER drop for appnet's bridge", docker, daemon, match: ["-o", docker.appBridge],
+            printed: "-A DOCKER-USER -o \(docker.appBridge) -j DROP")
     }
 
     /// `iptables -I DOCKER-USER -d <api's address> -j DROP`: only 10003/tcp.
     func dockerUserDropForOneAddress(_ docker: RealDockerHost, _ daemon: DaemonProcess) throws {
-        let rule = ["DOCKER-USER", "-d", docker.apiAddress, "-j", "DROP"]
+        try dockerUserDropForApi(
+            "DOCKER-USER drop for api's address", docker, daemon, match: ["-d", docker.apiAddress],
+            printed: "-A DOCKER-USER -d \(docker.apiAddress)/32 -j DROP")
+    }
+
+    /// `iptables -I DOCKER-USER <match> -j DROP` hitting only api's traffic (iptables -S prints it as `printed`):
+    /// only 10003/tcp at forward-chain, plus forward-chain-blocks-bridge for appnet's bridge.
+    func dockerUserDropForApi(
+        _ name: String, _ docker: RealDockerHost, _ daemon: DaemonProcess, match: [String], printed: String
+    ) throws {
+        let rule = ["DOCKER-USER"] + match + ["-j", "DROP"]
         try breakage(
-            "DOCKER-USER drop for api's address", docker, daemon,
+            name, docker, daemon,
             breakIt: { try docker.host.exec(["iptables", "-I"] + rule) },
             heal: { try docker.host.exec(["iptables", "-D"] + rule) },
             broken: [Self.api: "forward-chain"],
             expectedKeys: ["published-port-unreachable \(Self.api)", "forward-chain-blocks-bridge \(docker.appBridge)"]
         ) { check in
-            try expectDockerUserDropNamed(check, docker, rule: "-A DOCKER-USER -d \(docker.apiAddress)/32 -j DROP")
+            try expectDockerUserDropNamed(check, docker, rule: printed)
         }
     }
 
@@ -384,39 +360,8 @@ struct RealDockerTests {
 
     // MARK: Reading check's output
 
-    struct PortRow: Equatable {
-        var target: String
-        var owner: String
-        var ingresses: [String]
-        var egresses: [String]
-    }
-
-    /// The `publishedPorts` table of `check --json` by "port/transport".
-    func publishedPortTable(_ check: CheckOutput) -> [String: PortRow] {
-        var rows: [String: PortRow] = [:]
-        for entry in check.publishedPorts {
-            guard let port = entry["port"] as? [String: Any], let transport = port["transport"] as? String,
-                let range = port["hostPorts"] as? [String: Any], let first = range["first"] as? Int
-            else { continue }
-            let paths = entry["paths"] as? [[String: Any]] ?? []
-            rows["\(first)/\(transport)"] = PortRow(
-                target: "\(port["target"] as? String ?? ""):\(port["targetPort"] as? Int ?? 0)",
-                owner: port["owner"] as? String ?? "",
-                ingresses: paths.compactMap { $0["ingress"] as? String }.sorted(),
-                egresses: Array(Set(paths.compactMap { $0["egress"] as? String })).sorted())
-        }
-        return rows
-    }
-
     func findingsText(_ check: CheckOutput, _ keys: Set<String>) -> String {
         check.findings.filter { keys.contains("\($0.rule) \($0.subject)") }
             .map { "\($0.rule) \($0.subject): \($0.message) \($0.evidence)" }.joined(separator: "\n")
-    }
-}
-
-fileprivate extension DaemonProcess {
-    /// Alert records logged after the first `count` records.
-    func alerts(since count: Int) -> [[String: Any]] {
-        all.dropFirst(count).filter { $0["type"] as? String == "alert" }
     }
 }

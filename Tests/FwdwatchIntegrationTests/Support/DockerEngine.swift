@@ -16,6 +16,8 @@ import Foundation
 /// remounts /sys and hides the cgroup mounts dockerd needs. Each command in the chain execs the next, so the
 /// PID the shell reports is dockerd's own (checked against its pidfile).
 ///
+/// `environment` is added to dockerd's (`env K=V dockerd ...`), e.g. `DBUS_SYSTEM_BUS_ADDRESS` of a private bus.
+///
 /// `stop()` (also on deinit) removes every container (SIGKILL, so no stop timeout), stops dockerd by PID
 /// (SIGTERM, then SIGKILL), kills by PID whatever of ours survived (a shim or a container process, found by
 /// the scratch directory in its command line or in the engine's cgroups), removes the cgroups and the directory.
@@ -26,21 +28,12 @@ final class DockerEngine: @unchecked Sendable {
     /// The image every container runs: busybox-static alone, made without the internet by `importBusyboxImage`.
     static let image = "fwdwatch-busybox"
 
-    /// Whether Debian's docker.io and busybox-static are installed (scripts/test.sh installs them).
-    static var isInstalled: Bool { missingPackages.isEmpty }
+    static let requiredPrograms: [(path: String, package: String)] = [
+        (dockerd, "docker.io"), (client, "docker.io"), ("/usr/bin/containerd", "docker.io"), ("/usr/sbin/runc", "docker.io"),
+    ]
 
-    /// The packages of `docker.io busybox-static` that are not installed, for the failure message.
-    static var missingPackages: [String] {
-        var missing: [String] = []
-        for executable in [dockerd, client, "/usr/bin/containerd", "/usr/sbin/runc"]
-        where !FileManager.default.isExecutableFile(atPath: executable) {
-            missing.append("docker.io (\(executable))")
-        }
-        let busybox = try? Shell.run(
-            ["dpkg-query", "-W", "-f", "${Status}", "busybox-static"], timeout: .seconds(10), check: false)
-        if busybox?.stdout.contains("install ok installed") != true { missing.append("busybox-static") }
-        return missing
-    }
+    /// What of `docker.io busybox-static` is not installed (scripts/test.sh installs them), for the failure message.
+    static var missingPackages: [String] { missingPrograms(requiredPrograms) + missingStaticBusybox() }
 
     let namespace: NetworkNamespace
     /// The scratch directory holding everything of this engine.
@@ -49,8 +42,7 @@ final class DockerEngine: @unchecked Sendable {
     let cgroupParent: String
     /// dockerd's PID.
     private(set) var pid: pid_t = 0
-    private let lock = NSLock()
-    private var stopped = false
+    private let teardown = OneTimeTeardown()
 
     var socket: String { directory + "/docker.sock" }
     var logPath: String { directory + "/dockerd.log" }
@@ -58,7 +50,10 @@ final class DockerEngine: @unchecked Sendable {
 
     /// Starts dockerd in `namespace` with `arguments` added (e.g. `--userland-proxy=false`) and waits until
     /// it answers on its socket.
-    init(namespace: NetworkNamespace, arguments: [String] = [], startTimeout: Duration = .seconds(60)) throws {
+    init(
+        namespace: NetworkNamespace, arguments: [String] = [], environment: [String: String] = [:],
+        startTimeout: Duration = .seconds(60)
+    ) throws {
         self.namespace = namespace
         let name = "fwt-dk-\(randomSuffix())"
         directory = "/tmp/\(name)"
@@ -67,7 +62,7 @@ final class DockerEngine: @unchecked Sendable {
         do {
             try "{}\n".write(toFile: directory + "/daemon.json", atomically: true, encoding: .utf8)
             try FileManager.default.createDirectory(atPath: directory + "/client", withIntermediateDirectories: true)
-            try start(arguments: arguments, timeout: startTimeout)
+            try start(arguments: arguments, environment: environment, timeout: startTimeout)
         } catch {
             stop()
             throw error
@@ -76,10 +71,11 @@ final class DockerEngine: @unchecked Sendable {
 
     deinit { stop() }
 
-    private func start(arguments: [String], timeout: Duration) throws {
+    private func start(arguments: [String], environment: [String: String], timeout: Duration) throws {
         let command =
-            [
-                "nsenter", "--net=\(namespace.path)", "--", "unshare", "--mount", "--propagation", "private", "--",
+            ["nsenter", "--net=\(namespace.path)", "--", "unshare", "--mount", "--propagation", "private", "--"]
+            + envPrefix(environment)
+            + [
                 Self.dockerd,
                 "--config-file", directory + "/daemon.json",
                 "--data-root", directory + "/data",
@@ -91,29 +87,23 @@ final class DockerEngine: @unchecked Sendable {
                 "--cgroup-parent", "/" + cgroupParent,
                 "--log-level", "warn",
             ] + arguments
-        let script = "exec " + command.map(shellQuoted).joined(separator: " ") + " >\(shellQuoted(logPath)) 2>&1 </dev/null"
-        // `&` in a shell started by Shell (posix_spawn with an empty signal mask): dockerd must not inherit the
-        // blocked signals of a dispatch worker thread, or SIGTERM would not stop it.
-        let started = try Shell.run(["sh", "-c", "(\(script)) & echo $!"], timeout: .seconds(10))
-        guard let value = pid_t(started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), value > 0 else {
-            throw DockerEngineError("could not start dockerd: \(started.stdout) \(started.stderr)")
-        }
+        let value = try startDetached(command, log: logPath)
         pid = value
         var lastError = ""
         let answered = try waitUntil(timeout: timeout, interval: .milliseconds(200)) {
-            guard isAlive(value) else { return false }
+            guard processIsAlive(value) else { return false }
             let result = try docker(["version", "--format", "{{.Server.Version}}"], timeout: .seconds(10), check: false)
             lastError = result.stderr
             return result.succeeded
         }
         guard answered else {
-            throw DockerEngineError(
-                "dockerd did not answer on \(socket) within \(timeout) (alive: \(isAlive(value))): \(lastError)\nlog:\n\(log.suffix(3000))")
+            throw StackError(
+                "dockerd did not answer on \(socket) within \(timeout) (alive: \(processIsAlive(value))): \(lastError)\nlog:\n\(log.suffix(3000))")
         }
         let pidfile = (try? String(contentsOfFile: directory + "/docker.pid", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines)
         guard pidfile == String(value) else {
-            throw DockerEngineError("dockerd's pidfile says \(pidfile ?? "nothing"), the shell started \(value)")
+            throw StackError("dockerd's pidfile says \(pidfile ?? "nothing"), the shell started \(value)")
         }
     }
 
@@ -159,6 +149,14 @@ final class DockerEngine: @unchecked Sendable {
         try docker(args + [Self.image, "/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"])
     }
 
+    /// Imports the image and starts the one container `web` of a host firewall's tests, publishing `port` to its
+    /// port 80; returns its address.
+    func startWebContainer(publishing port: Int) throws -> String {
+        try importBusyboxImage()
+        try runWebContainer(name: "web", publish: "\(port):80")
+        return try address(of: "web")
+    }
+
     /// The container's address on its (only) network.
     func address(of container: String) throws -> String {
         try docker(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", container])
@@ -180,12 +178,12 @@ final class DockerEngine: @unchecked Sendable {
         let inside = try Shell.run(["nsenter", "-t", containerPID, "-n", "ip", "-j", "link", "show", "eth0"]).stdout
         let links = try JSONSerialization.jsonObject(with: Data(inside.utf8)) as? [[String: Any]]
         guard let index = links?.first?["link_index"] as? Int else {
-            throw DockerEngineError("no link index for \(container)'s eth0: \(inside)")
+            throw StackError("no link index for \(container)'s eth0: \(inside)")
         }
         let hostLinks = try JSONSerialization.jsonObject(with: Data(try namespace.ip(["-j", "link"]).stdout.utf8))
             as? [[String: Any]] ?? []
         guard let name = hostLinks.first(where: { $0["ifindex"] as? Int == index })?["ifname"] as? String else {
-            throw DockerEngineError("no link \(index) in \(namespace.name)")
+            throw StackError("no link \(index) in \(namespace.name)")
         }
         return name
     }
@@ -194,49 +192,23 @@ final class DockerEngine: @unchecked Sendable {
 
     /// Stops everything this engine started and removes its directory and cgroups; safe to call more than once.
     func stop() {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !stopped else { return }
-        stopped = true
-        if pid > 0 && isAlive(pid) {
+        guard teardown.begin() else { return }
+        if processIsAlive(pid) {
             if let ids = try? docker(["ps", "-aq"], timeout: .seconds(20), check: false).stdout
                 .split(separator: "\n").map(String.init), !ids.isEmpty
             {
                 _ = try? docker(["rm", "-f"] + ids, timeout: .seconds(30), check: false)
             }
-            kill(pid, SIGTERM)
-            if !waitUntil(timeout: .seconds(20), interval: .milliseconds(50), { !isAlive(pid) }) {
-                kill(pid, SIGKILL)
-                _ = waitUntil(timeout: .seconds(10), interval: .milliseconds(50)) { !isAlive(pid) }
-            }
+            terminate(pid, timeout: .seconds(20))
         }
-        killLeftovers()
+        killUntilGone { Set(pidsWithCommandLine(containing: directory)).union(cgroupMembers()) }
         removeCgroups()
         _ = try? Shell.run(["rm", "-rf", "--one-file-system", directory], timeout: .seconds(60), check: false)
     }
 
-    /// Whether `pid` still runs (not gone, not a zombie).
-    private func isAlive(_ pid: pid_t) -> Bool {
-        guard kill(pid, 0) == 0 else { return false }
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return false }
-        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).prefix(1)
-        return state != "Z" && state != "X"
-    }
-
-    /// PIDs of processes this engine started that outlived it: a command line naming the scratch directory
-    /// (containerd, a shim: `-address /tmp/fwt-dk-.../run/containerd/containerd.sock`) or membership of the
-    /// engine's cgroups (the containers' processes).
-    private func leftoverPIDs() -> Set<pid_t> {
+    /// PIDs in the engine's cgroups (the containers' processes).
+    private func cgroupMembers() -> Set<pid_t> {
         var pids = Set<pid_t>()
-        let own = getpid()
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let value = pid_t(entry), value != own,
-                let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
-            else { continue }
-            if String(decoding: data, as: UTF8.self).contains(directory) { pids.insert(value) }
-        }
         for hierarchy in ["pids", "memory", "freezer", "unified"] {
             let root = "/sys/fs/cgroup/\(hierarchy)/\(cgroupParent)"
             guard let walker = FileManager.default.enumerator(atPath: root) else { continue }
@@ -250,15 +222,6 @@ final class DockerEngine: @unchecked Sendable {
             }
         }
         return pids
-    }
-
-    private func killLeftovers() {
-        for _ in 0..<3 {
-            let pids = leftoverPIDs()
-            if pids.isEmpty { return }
-            for value in pids { kill(value, SIGKILL) }
-            _ = waitUntil(timeout: .seconds(5), interval: .milliseconds(50)) { pids.allSatisfy { !isAlive($0) } }
-        }
     }
 
     /// Removes the engine's cgroup directories, deepest first, in every hierarchy that has one.
@@ -285,17 +248,6 @@ final class DockerEngine: @unchecked Sendable {
     }
 }
 
-/// Something the Docker engine of a test could not do.
-struct DockerEngineError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// `value` quoted for sh.
-private func shellQuoted(_ value: String) -> String {
-    "'" + value.replacingOccurrences(of: "'", with: "'\\''") + "'"
-}
-
 /// A Docker host the way every docker-compose project leaves one, built in two namespaces of the test's:
 ///
 /// - `host`: uplink veth `eth0` 192.0.2.10/24, default route via the client (192.0.2.20); a real dockerd
@@ -305,9 +257,11 @@ private func shellQuoted(_ value: String) -> String {
 ///
 /// IPv6 stays on in the host namespace, as on a real host (docker-proxy also binds `::`). ip_forward starts at 0
 /// in a new namespace, so dockerd turns it on itself (and sets the FORWARD policy to DROP), as on a fresh host.
-final class RealDockerHost: @unchecked Sendable {
-    static let hostAddress = "192.0.2.10"
-    static let clientAddress = "192.0.2.20"
+final class RealDockerHost: RealStackHost, @unchecked Sendable {
+    static let namespacePrefix = "fwt-dk"
+    static let requiredPrograms = DockerEngine.requiredPrograms
+    static var missingPackages: [String] { DockerEngine.missingPackages }
+    static let aptPackages = "docker.io busybox-static"
     static let webPort = 10001
     static let apiPort = 10003
 
@@ -319,31 +273,14 @@ final class RealDockerHost: @unchecked Sendable {
     private(set) var webAddress = ""
     private(set) var apiAddress = ""
 
+    var startedProcesses: [pid_t] { [engine.pid] }
+    var scratchDirectories: [String] { [engine.directory] }
+
     init(dockerdArguments: [String] = []) throws {
-        host = try NetworkNamespace(prefix: "fwt-dk-host", disableIPv6: false)
-        do {
-            client = try NetworkNamespace(prefix: "fwt-dk-client")
-        } catch {
-            host.delete()
-            throw error
-        }
-        do {
-            try host.addVethPair("eth0", "eth0", peerNamespace: client)
-            try host.addAddress("\(Self.hostAddress)/24", to: "eth0")
-            try client.addAddress("\(Self.clientAddress)/24", to: "eth0")
-            try host.ip(["route", "add", "default", "via", Self.clientAddress, "dev", "eth0"])
-        } catch {
-            host.delete()
-            client.delete()
-            throw error
-        }
-        do {
-            engine = try DockerEngine(namespace: host, arguments: dockerdArguments)
-        } catch {
-            host.delete()
-            client.delete()
-            throw error
-        }
+        let (host, client) = try makeUplink(prefix: Self.namespacePrefix, hostIPv6: true)
+        self.host = host
+        self.client = client
+        engine = try deletingOnFailure([host, client]) { try DockerEngine(namespace: host, arguments: dockerdArguments) }
         do {
             try engine.importBusyboxImage()
             try engine.runWebContainer(name: "web", publish: "\(Self.webPort):80")
@@ -365,22 +302,5 @@ final class RealDockerHost: @unchecked Sendable {
         engine.stop()
         host.delete()
         client.delete()
-    }
-
-    /// The HTTP status the client gets from 192.0.2.10:`port` ("000" when nothing answered within a second),
-    /// optionally from another of its addresses.
-    func clientStatus(port: Int, from source: String? = nil) throws -> String {
-        var command = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "1"]
-        if let source { command += ["--interface", source] }
-        return try client.exec(command + ["http://\(Self.hostAddress):\(port)/"], check: false).stdout
-    }
-
-    func clientReaches(port: Int, from source: String? = nil) throws -> Bool {
-        try clientStatus(port: port, from: source) == "200"
-    }
-
-    /// Waits up to `timeout` for the client to get a 200 from `port`.
-    func waitUntilClientReaches(port: Int, from source: String? = nil, timeout: Duration = .seconds(15)) throws -> Bool {
-        try waitUntil(timeout: timeout, interval: .milliseconds(100)) { try clientReaches(port: port, from: source) }
     }
 }
