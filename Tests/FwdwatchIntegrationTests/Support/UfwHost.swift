@@ -15,17 +15,16 @@ import Foundation
 ///
 /// `delete()` (also on deinit) stops the engine, kills the holder by PID and deletes both namespaces (ufw's
 /// rules go with the host namespace) and the scratch directory.
-final class UfwHost: @unchecked Sendable {
-    static let port = 10001
-    static let subject = "10001/tcp"
-    static let hostAddress = "192.0.2.10"
+final class UfwHost: FirewalledDockerHost, SinglePortStackHost, @unchecked Sendable {
+    static let namespacePrefix = "fwt-ufw"
 
     static let requiredPrograms: [(path: String, package: String)] = [
         ("/usr/sbin/ufw", "ufw"), ("/lib/ufw/ufw-init", "ufw"), ("/usr/sbin/iptables", "iptables"),
         ("/usr/bin/unshare", "util-linux"), ("/usr/bin/nsenter", "util-linux"), ("/usr/bin/curl", "curl"),
     ]
 
-    static var missingPackages: [String] { missingStackPrograms(requiredPrograms) + DockerEngine.missingPackages }
+    static var missingPackages: [String] { missingPrograms(requiredPrograms) + DockerEngine.missingPackages }
+    static let aptPackages = "ufw docker.io busybox-static"
 
     /// The lines ufw-docker (github.com/chaifeng/ufw-docker) and many guides add to /etc/ufw/after.rules so
     /// that `ufw route` rules govern Docker's published ports: DOCKER-USER jumps to ufw's user forward chain.
@@ -41,68 +40,27 @@ final class UfwHost: @unchecked Sendable {
 
         """
 
-    let host: NetworkNamespace
-    let client: NetworkNamespace
-    let holder: MountNamespaceHolder
-    let engine: DockerEngine
-    let directory: String
-    private(set) var webAddress = ""
-    private let lock = NSLock()
-    private var deleted = false
-
     init() throws {
-        let missing = Self.missingPackages
-        guard missing.isEmpty else {
-            throw StackError(
-                "not installed: \(missing.joined(separator: ", ")); run scripts/test.sh or apt-get install -y --no-install-recommends ufw docker.io busybox-static")
-        }
-        directory = "/tmp/fwt-ufw-\(randomSuffix())"
-        (host, client) = try makeUplink(hostPrefix: "fwt-ufw-host", clientPrefix: "fwt-ufw-client", hostIPv6: true)
-        do {
-            holder = try MountNamespaceHolder(namespace: host)
-        } catch {
-            host.delete()
-            client.delete()
-            throw error
-        }
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try Shell.run(["cp", "-a", "/etc/ufw", directory + "/etc-ufw"])
-            try Shell.run(["cp", "-a", "/lib/ufw", directory + "/lib-ufw"])
-            try Shell.run(["cp", "-a", "/etc/default/ufw", directory + "/default-ufw"])
-            // A pristine configuration: Debian's defaults, disabled, no user rules (as the package installs it).
-            try "ENABLED=no\nLOGLEVEL=low\n".write(toFile: directory + "/etc-ufw/ufw.conf", atomically: true, encoding: .utf8)
-            try holder.bind(directory + "/etc-ufw", over: "/etc/ufw")
-            try holder.bind(directory + "/lib-ufw", over: "/lib/ufw")
-            try holder.bind(directory + "/default-ufw", over: "/etc/default/ufw")
-            try holder.inside(["ufw", "--force", "enable"])
-        } catch {
-            holder.stop()
-            host.delete()
-            client.delete()
-            try? FileManager.default.removeItem(atPath: directory)
-            throw error
-        }
-        do {
-            engine = try DockerEngine(namespace: host)
-        } catch {
-            holder.stop()
-            host.delete()
-            client.delete()
-            try? FileManager.default.removeItem(atPath: directory)
-            throw error
-        }
-        do {
-            try engine.importBusyboxImage()
-            try engine.runWebContainer(name: "web", publish: "\(Self.port):80")
-            webAddress = try engine.address(of: "web")
-        } catch {
-            delete()
-            throw error
-        }
+        try Self.throwUnlessInstalled()
+        try super.init(prefix: Self.namespacePrefix, directory: "/tmp/fwt-ufw-\(randomSuffix())", hostIPv6: true)
+        try building(start)
     }
 
     deinit { delete() }
+
+    private func start() throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Shell.run(["cp", "-a", "/etc/ufw", directory + "/etc-ufw"])
+        try Shell.run(["cp", "-a", "/lib/ufw", directory + "/lib-ufw"])
+        try Shell.run(["cp", "-a", "/etc/default/ufw", directory + "/default-ufw"])
+        // A pristine configuration: Debian's defaults, disabled, no user rules (as the package installs it).
+        try "ENABLED=no\nLOGLEVEL=low\n".write(toFile: directory + "/etc-ufw/ufw.conf", atomically: true, encoding: .utf8)
+        try holder.bind(directory + "/etc-ufw", over: "/etc/ufw")
+        try holder.bind(directory + "/lib-ufw", over: "/lib/ufw")
+        try holder.bind(directory + "/default-ufw", over: "/etc/default/ufw")
+        try holder.inside(["ufw", "--force", "enable"])
+        try startDocker()
+    }
 
     /// Runs ufw against the scratch configuration, in the host namespace.
     @discardableResult
@@ -118,29 +76,4 @@ final class UfwHost: @unchecked Sendable {
         try ufw(["reload"])
     }
 
-    /// The HTTP status the client gets from the published port.
-    func clientStatus() throws -> String {
-        try httpStatus(from: client, "http://\(Self.hostAddress):\(Self.port)/")
-    }
-
-    func clientReaches() throws -> Bool { try clientStatus() == "200" }
-
-    func waitUntilClientReaches(timeout: Duration = .seconds(15)) throws -> Bool {
-        try waitUntil(timeout: timeout, interval: .milliseconds(100)) { try clientReaches() }
-    }
-
-    func delete() {
-        lock.lock()
-        guard !deleted else {
-            lock.unlock()
-            return
-        }
-        deleted = true
-        lock.unlock()
-        engine.stop()
-        holder.stop()
-        host.delete()
-        client.delete()
-        try? FileManager.default.removeItem(atPath: directory)
-    }
 }
