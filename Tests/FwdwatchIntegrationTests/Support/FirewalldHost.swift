@@ -15,16 +15,11 @@ import Foundation
 ///   `firewalld-1.3-docker-20.10`.
 /// - `client`: `eth0` 192.0.2.20/24.
 ///
-/// `DockerEngine` takes no environment, so the variable is set in the test process only while dockerd starts
-/// (`setenv`/`unsetenv` under a lock); every other program here gets it explicitly.
-///
 /// `delete()` (also on deinit) stops the engine (its rules go through firewalld, so firewalld still runs), then
 /// firewalld (SIGTERM: CleanupOnExit removes its tables), the bus and the holder by PID, and deletes the
 /// namespaces and the scratch directory.
-final class FirewalldHost: @unchecked Sendable {
-    static let port = 10001
-    static let subject = "10001/tcp"
-    static let hostAddress = "192.0.2.10"
+final class FirewalldHost: FirewalledDockerHost, SinglePortStackHost, @unchecked Sendable {
+    static let namespacePrefix = "fwt-fwd"
 
     static let requiredPrograms: [(path: String, package: String)] = [
         ("/usr/sbin/firewalld", "firewalld"), ("/usr/bin/firewall-cmd", "firewalld"),
@@ -32,45 +27,20 @@ final class FirewalldHost: @unchecked Sendable {
         ("/usr/bin/unshare", "util-linux"), ("/usr/bin/nsenter", "util-linux"), ("/usr/bin/curl", "curl"),
     ]
 
-    static var missingPackages: [String] { missingStackPrograms(requiredPrograms) + DockerEngine.missingPackages }
+    static var missingPackages: [String] { missingPrograms(requiredPrograms) + DockerEngine.missingPackages }
+    static let aptPackages = "firewalld dbus docker.io busybox-static"
 
-    private static let environmentLock = NSLock()
-
-    let host: NetworkNamespace
-    let client: NetworkNamespace
-    let holder: MountNamespaceHolder
-    let directory: String
-    private(set) var engine: DockerEngine?
     private(set) var busPID: pid_t = 0
     private(set) var firewalldPID: pid_t = 0
-    private(set) var webAddress = ""
-    private let lock = NSLock()
-    private var deleted = false
 
     var busAddress: String { "unix:path=\(directory)/system_bus_socket" }
     var firewalldLog: String { (try? String(contentsOfFile: directory + "/firewalld.log", encoding: .utf8)) ?? "" }
+    override var startedProcesses: [pid_t] { super.startedProcesses + [busPID, firewalldPID] }
 
     init() throws {
-        let missing = Self.missingPackages
-        guard missing.isEmpty else {
-            throw StackError(
-                "not installed: \(missing.joined(separator: ", ")); run scripts/test.sh or apt-get install -y --no-install-recommends firewalld dbus docker.io busybox-static")
-        }
-        directory = "/tmp/fwt-firewalld-\(randomSuffix())"
-        (host, client) = try makeUplink(hostPrefix: "fwt-fwd-host", clientPrefix: "fwt-fwd-client", hostIPv6: true)
-        do {
-            holder = try MountNamespaceHolder(namespace: host)
-        } catch {
-            host.delete()
-            client.delete()
-            throw error
-        }
-        do {
-            try start()
-        } catch {
-            delete()
-            throw error
-        }
+        try Self.throwUnlessInstalled()
+        try super.init(prefix: Self.namespacePrefix, directory: "/tmp/fwt-firewalld-\(randomSuffix())", hostIPv6: true)
+        try building(start)
     }
 
     deinit { delete() }
@@ -103,15 +73,15 @@ final class FirewalldHost: @unchecked Sendable {
         try holder.bind(directory + "/etc-firewalld", over: "/etc/firewalld")
         try holder.tmpfs(over: "/run")
 
-        busPID = try background(
-            ["dbus-daemon", "--config-file=\(directory)/bus.conf", "--nofork", "--nopidfile"], log: "dbus.log")
+        busPID = try holder.startInBackground(
+            ["dbus-daemon", "--config-file=\(directory)/bus.conf", "--nofork", "--nopidfile"], log: directory + "/dbus.log")
         guard waitUntil(timeout: .seconds(10), interval: .milliseconds(20), {
             FileManager.default.fileExists(atPath: directory + "/system_bus_socket")
-        }) else { throw StackError("dbus-daemon did not listen: \(tail("dbus.log"))") }
+        }) else { throw StackError("dbus-daemon did not listen: \(logTail(directory + "/dbus.log"))") }
 
-        firewalldPID = try background(
-            ["env", "DBUS_SYSTEM_BUS_ADDRESS=\(busAddress)", "/usr/sbin/firewalld", "--nofork", "--nopid", "--log-target", "console"],
-            log: "firewalld.log")
+        firewalldPID = try holder.startInBackground(
+            ["/usr/sbin/firewalld", "--nofork", "--nopid", "--log-target", "console"],
+            environment: ["DBUS_SYSTEM_BUS_ADDRESS": busAddress], log: directory + "/firewalld.log")
         var state = ""
         let running = try waitUntil(timeout: .seconds(30), interval: .milliseconds(200)) {
             guard processIsAlive(firewalldPID) else { return false }
@@ -119,40 +89,14 @@ final class FirewalldHost: @unchecked Sendable {
             return state.hasPrefix("running")
         }
         guard running else {
-            throw StackError("firewalld is not running (alive: \(processIsAlive(firewalldPID)), state: \(state)):\n\(tail("firewalld.log"))")
+            throw StackError("firewalld is not running (alive: \(processIsAlive(firewalldPID)), state: \(state)):\n\(logTail(directory + "/firewalld.log"))")
         }
         // Permanent and runtime, as NetworkManager or an ifcfg ZONE= would have it: Docker reloads firewalld when
         // it creates its zone, and a reload forgets runtime-only bindings.
         try firewallCmd(["--permanent", "--zone=public", "--add-interface=eth0"])
         try firewallCmd(["--zone=public", "--change-interface=eth0"])
 
-        Self.environmentLock.lock()
-        setenv("DBUS_SYSTEM_BUS_ADDRESS", busAddress, 1)
-        let started: Result<DockerEngine, any Error>
-        do { started = .success(try DockerEngine(namespace: host)) } catch { started = .failure(error) }
-        unsetenv("DBUS_SYSTEM_BUS_ADDRESS")
-        Self.environmentLock.unlock()
-        let engine = try started.get()
-        self.engine = engine
-        try engine.importBusyboxImage()
-        try engine.runWebContainer(name: "web", publish: "\(Self.port):80")
-        webAddress = try engine.address(of: "web")
-    }
-
-    /// Starts `args` in the holder's namespaces in the background, output to `log` in the scratch directory;
-    /// returns its PID (nsenter and env exec the program, so it is the program's own).
-    private func background(_ args: [String], log: String) throws -> pid_t {
-        let command = ["nsenter", "-t", "\(holder.pid)", "-m", "-n", "--"] + args
-        let script = "exec " + command.map(quoted).joined(separator: " ") + " >\(quoted(directory + "/" + log)) 2>&1 </dev/null"
-        let result = try Shell.run(["sh", "-c", "(\(script)) & echo $!"], timeout: .seconds(10))
-        guard let pid = pid_t(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else {
-            throw StackError("could not start \(args.joined(separator: " ")): \(result.stdout) \(result.stderr)")
-        }
-        return pid
-    }
-
-    private func tail(_ log: String) -> String {
-        String(((try? String(contentsOfFile: directory + "/" + log, encoding: .utf8)) ?? "").suffix(3000))
+        try startDocker(environment: ["DBUS_SYSTEM_BUS_ADDRESS": busAddress])
     }
 
     /// firewall-cmd on the private bus.
@@ -167,34 +111,10 @@ final class FirewalldHost: @unchecked Sendable {
         try holder.inside(["sh", "-c", command], environment: ["DBUS_SYSTEM_BUS_ADDRESS": busAddress], check: false)
     }
 
-    func clientStatus() throws -> String {
-        try httpStatus(from: client, "http://\(Self.hostAddress):\(Self.port)/")
-    }
-
-    func clientReaches() throws -> Bool { try clientStatus() == "200" }
-
-    func waitUntilClientReaches(timeout: Duration = .seconds(15)) throws -> Bool {
-        try waitUntil(timeout: timeout, interval: .milliseconds(100)) { try clientReaches() }
-    }
-
-    func delete() {
-        lock.lock()
-        guard !deleted else {
-            lock.unlock()
-            return
-        }
-        deleted = true
-        lock.unlock()
-        engine?.stop()
+    /// The engine first (its rules go through firewalld), then firewalld and the bus.
+    override func stopStack() {
+        super.stopStack()
         terminate(firewalldPID, timeout: .seconds(15))
         terminate(busPID)
-        holder.stop()
-        host.delete()
-        client.delete()
-        _ = try? Shell.run(["rm", "-rf", "--one-file-system", directory], timeout: .seconds(30), check: false)
     }
-}
-
-private func quoted(_ value: String) -> String {
-    "'" + value.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
