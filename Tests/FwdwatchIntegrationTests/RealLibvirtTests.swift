@@ -21,28 +21,10 @@ import Testing
 @Suite(.serialized, .enabled(if: isRoot, rootRequired))
 struct RealLibvirtTests {
     static let subject = "10005/tcp"
-    static let daemonConfig = "[daemon]\nsweep-interval-seconds = 1\nflap-hold-seconds = 0\n"
 
     @Test func healthyNatNetworkIsCleanAndAHandMadeDnatIntoItIsNamed() throws {
-        try #require(
-            LibvirtHost.missingPackages.isEmpty,
-            "not installed: \(LibvirtHost.missingPackages.joined(separator: ", ")); scripts/test.sh installs them")
-        let machineBefore = try MachineNetworkTrace(bridge: LibvirtHost.bridge, ruleWord: "LIBVIRT")
-        let namespacesBefore = namespaces(prefixed: "fwt-lv-")
-        var pids: [pid_t] = []
-        var directory = ""
-        do {
-            let libvirt = try LibvirtHost()
-            defer { libvirt.delete() }
-            pids = [libvirt.holder.pid, libvirt.libvirtdPID] + [libvirt.dnsmasqPID].compactMap { $0 }
-            directory = libvirt.directory
-            try story(libvirt)
-        }
-        for pid in pids { #expect(!processIsAlive(pid), "process \(pid) is gone") }
-        #expect(pidsWithCommandLine(containing: directory).isEmpty, "nothing runs from \(directory)")
-        #expect(!FileManager.default.fileExists(atPath: directory), "\(directory) is removed")
-        #expect(namespaces(prefixed: "fwt-lv-") == namespacesBefore, "the test's namespaces are deleted")
-        #expect(try MachineNetworkTrace(bridge: LibvirtHost.bridge, ruleWord: "LIBVIRT") == machineBefore, "the machine's namespace is untouched")
+        try requireInstalled(LibvirtHost.self)
+        try expectLeavesNothing(machineBridge: LibvirtHost.bridge, ruleWord: "LIBVIRT", LibvirtHost.init, story)
     }
 
     func story(_ libvirt: LibvirtHost) throws {
@@ -65,15 +47,12 @@ struct RealLibvirtTests {
         defer { server.stop() }
         let reached = try waitUntil(timeout: .seconds(20), interval: .milliseconds(200)) { try libvirt.guestStatus(port: 8080) == "200" }
         #expect(reached, "the guest reaches the client through libvirt's MASQUERADE: \(server.diagnosis)")
-        try expectClean(host, "healthy libvirt NAT network")
-        let check = try CheckOutput(host)
+        let check = try expectCheckClean(host, "healthy libvirt NAT network")
         #expect(check.publishedPorts.isEmpty, "libvirt publishes no ports: \(check.stdout.prefix(1000))")
 
-        let daemon = try DaemonProcess(namespace: host, configText: Self.daemonConfig)
+        let daemon = try startDaemon(in: host)
         defer { daemon.stop() }
-        #expect(daemon.waitUntilStarted(), "stderr: \(daemon.stderr)")
-        waitForQuiet(daemon, quiet: .seconds(3))
-        #expect(daemon.alerts.isEmpty, "the daemon raised on a healthy libvirt host: \(daemon.alerts)")
+        expectDaemonQuiet(daemon, "libvirt host")
 
         // 3. Uplink forwarding 0: the replies to the guest arrive on eth0.
         var count = daemon.all.count
@@ -90,7 +69,7 @@ struct RealLibvirtTests {
         try host.setSysctl("net.ipv4.conf.eth0.forwarding", "1")
         #expect(try waitUntil(timeout: .seconds(10), interval: .milliseconds(200)) { try libvirt.guestStatus(port: 8080) == "200" })
         #expect(daemon.waitForAlert(from: count, "resolved", rule: "interface-forwarding-disabled", subject: "eth0") != nil)
-        try expectClean(host, "uplink forwarding healed")
+        try expectCheckClean(host, "uplink forwarding healed")
 
         // 4. A DNAT by hand from eth0 into libvirt's network, its forward chain left as libvirt wrote it.
         let guestSide = try httpStatus(from: libvirt.guest, "http://\(LibvirtHost.guestAddress):80/")
@@ -101,63 +80,39 @@ struct RealLibvirtTests {
         let refused = try libvirt.clientAttempt(port: 10005)
         #expect(refused.status != "200", "libvirt's reject: the port does not answer")
         #expect(refused.exit == 7, "LIBVIRT_FWI rejects: the client is refused (curl exit 7), not left to time out: \(refused)")
-        let dnatCheck = try CheckOutput(host)
-        #expect(dnatCheck.status == 2, "\(stackCheckText(host))")
         let libvirtReject = "-A LIBVIRT_FWI -o virbr0 -j REJECT --reject-with icmp-port-unreachable"
-        let port = try #require(dnatCheck.finding("published-port-unreachable", subject: Self.subject), "\(dnatCheck.keys)")
-        #expect(port.evidence["ingress"] == "eth0")
-        #expect(port.evidence["hop"] == "forward-chain", "\(port.message)")
-        #expect(port.evidence["target"] == target)
-        #expect(port.message.contains(libvirtReject), "libvirt's reject is quoted: \(port.message)")
+        let (dnatCheck, port) = try expectForwardChainDropNamed(
+            host, daemon, since: count, subject: Self.subject, target: target, bridge: LibvirtHost.bridge,
+            rule: libvirtReject, "DNAT into libvirt's network")
         // fwdwatch at the time of writing: "... is unreachable from eth0 because dropped by ... LIBVIRT_FWI #2
         // (... -j REJECT ...): clients there time out." A REJECT refuses them at once (curl exit 7 above).
         #expect(!port.message.contains("time out"), "a REJECT refuses clients, it does not leave them to time out: \(port.message)")
         let blocks = dnatCheck.finding("forward-chain-blocks-bridge", subject: LibvirtHost.bridge)
         #expect(blocks?.evidence["dropped_by"]?.contains(libvirtReject) == true, "\(blocks?.evidence ?? [:])")
         #expect(blocks?.evidence["ports"] == Self.subject, "\(blocks?.evidence ?? [:])")
-        #expect(dnatCheck.keys == ["published-port-unreachable \(Self.subject)", "forward-chain-blocks-bridge \(LibvirtHost.bridge)"], "\(dnatCheck.keys)")
-        #expect(ingresses(dnatCheck, of: Self.subject) == ["eth0"], "\(dnatCheck.stdout.prefix(1500))")
-        let raised = daemon.waitForAlert(from: count, "raised", rule: "published-port-unreachable", subject: Self.subject)
-        #expect((raised?["evidence"] as? [String: String])?["hop"] == "forward-chain", "\(daemon.activeKeys)")
-        try expectConverged(daemon, host, quiet: .seconds(1), "DNAT into libvirt's network: the daemon and check agree")
+        #expect(publishedPortTable(dnatCheck)[Self.subject]?.ingresses == ["eth0"], "\(dnatCheck.stdout.prefix(1500))")
 
         // The fix, applied as printed, opens the port (checked by hand: libvirt 9.0 keeps a rule inserted ahead
         // of its LIBVIRT_FW* jumps across a libvirtd restart).
         let fix = port.fix ?? ""
         print("RealLibvirtTests: fwdwatch's fix for the DNAT into libvirt's network: \(fix)")
         print("RealLibvirtTests: its message: \(port.message)")
-        let command = fix.components(separatedBy: "  #").first ?? fix
+        let command = fixCommand(fix)
         #expect(command.hasPrefix("iptables -I FORWARD "), "not DOCKER-USER: there is no Docker here: \(fix)")
-        if command.hasPrefix("iptables -I ") {
-            let applied = try host.exec(["sh", "-c", command], check: false)
-            #expect(applied.succeeded, "`\(command)`: \(applied.stderr)")
-            #expect(try waitUntil(timeout: .seconds(3), interval: .milliseconds(100)) { try libvirt.clientAttempt(port: 10005).status == "200" },
-                    "fwdwatch's fix, applied as printed, opens the port: \(command)")
-            try host.exec(["sh", "-c", "iptables -D " + command.dropFirst("iptables -I ".count)])
+        if let undo = iptablesDeletion(of: command) {
+            try expectFixOpensPort(
+                command, apply: { try host.exec(["sh", "-c", $0], check: false) },
+                reaches: { try libvirt.clientReaches(port: 10005) })
+            try host.exec(["sh", "-c", undo])
         }
 
         // Healed: the DNAT goes; the host is as healthy as at the start.
         count = daemon.all.count
         try host.exec(["iptables", "-t", "nat", "-D"] + dnat)
-        try expectClean(host, "DNAT removed")
-        #expect(CheckOutput.publishedPortsEmpty(try CheckOutput(host)))
-        if daemon.activeKeys.contains("published-port-unreachable \(Self.subject)") {
-            #expect(daemon.waitForAlert(from: count, "resolved", rule: "published-port-unreachable", subject: Self.subject) != nil)
-        }
-        try expectConverged(daemon, host, quiet: .seconds(1), "healed: the daemon and check agree")
-        #expect(daemon.activeKeys.isEmpty, "nothing left raised: \(daemon.activeKeys)")
+        try expectCheckClean(host, "DNAT removed")
+        #expect(try CheckOutput(host).publishedPorts.isEmpty)
+        expectResolvedIfHeld(daemon, from: count, rule: "published-port-unreachable", subject: Self.subject)
+        try expectDaemonSettled(daemon, host, "healed")
         #expect(try libvirt.guestStatus(port: 8080) == "200", "the guest still reaches the client")
-        #expect(daemon.isRunning, "stderr: \(daemon.stderr)")
     }
-
-    /// check exits 0 with no warning or critical finding.
-    func expectClean(_ host: NetworkNamespace, _ name: String) throws {
-        let check = try CheckOutput(host)
-        #expect(check.status == 0, "\(name): check exits 0:\n\(stackCheckText(host))")
-        #expect(stackAlarms(check) == [], "\(name): no alarm:\n\(stackCheckText(host))")
-    }
-}
-
-extension CheckOutput {
-    fileprivate static func publishedPortsEmpty(_ check: CheckOutput) -> Bool { check.publishedPorts.isEmpty }
 }

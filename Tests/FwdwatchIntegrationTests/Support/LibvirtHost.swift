@@ -22,23 +22,29 @@ import Foundation
 /// `delete()` (also on deinit) destroys the network (libvirt removes its rules, stops its dnsmasq, deletes
 /// virbr0), stops libvirtd by PID, kills by PID whatever still runs in the holder's mount namespace (dnsmasq),
 /// the holder and the guest's httpd, deletes the namespaces and the scratch directory.
-final class LibvirtHost: @unchecked Sendable {
+final class LibvirtHost: IsolatedStackHost, GuestStackHost, @unchecked Sendable {
+    static let namespacePrefix = "fwt-lv"
     static let bridge = "virbr0"
     static let subnet = "192.168.122.0/24"
+    static let gateway = "192.168.122.1"
     static let guestAddress = "192.168.122.50"
-    static let hostAddress = "192.0.2.10"
-    static let clientAddress = "192.0.2.20"
     static let networkDriver = "/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_network.so"
+    /// The client's curl waits 2 s: long enough to tell a refusal (exit 7) from a timeout (exit 28).
+    static let clientPatience = 2
 
     static let requiredPrograms: [(path: String, package: String)] = [
-        ("/usr/sbin/libvirtd", "libvirt-daemon"), (networkDriver, "libvirt-daemon"), ("/usr/bin/virsh", "libvirt-clients"),
+        ("/usr/sbin/libvirtd", "libvirt-daemon"), ("/usr/bin/virsh", "libvirt-clients"),
         ("/usr/sbin/dnsmasq", "dnsmasq-base"), ("/usr/sbin/iptables", "iptables"), ("/bin/busybox", "busybox-static"),
         ("/usr/bin/unshare", "util-linux"), ("/usr/bin/nsenter", "util-linux"), ("/usr/bin/curl", "curl"),
     ]
 
+    /// The programs, and the network driver (a library, not executable).
     static var missingPackages: [String] {
-        requiredPrograms.filter { !FileManager.default.fileExists(atPath: $0.path) }.map { "\($0.package) (\($0.path))" }
+        missingPrograms(requiredPrograms)
+            + (FileManager.default.fileExists(atPath: networkDriver) ? [] : ["libvirt-daemon (\(networkDriver))"])
     }
+
+    static let aptPackages = "libvirt-daemon libvirt-clients dnsmasq-base busybox-static"
 
     static let networkXML = """
         <network>
@@ -54,48 +60,21 @@ final class LibvirtHost: @unchecked Sendable {
 
         """
 
-    let host: NetworkNamespace
-    let client: NetworkNamespace
     let guest: NetworkNamespace
-    let holder: MountNamespaceHolder
-    let directory: String
     private(set) var libvirtdPID: pid_t = 0
     private let guestServer = Process()
-    private let lock = NSLock()
-    private var deleted = false
     private var networkStarted = false
 
     var libvirtdLog: String { (try? String(contentsOfFile: directory + "/libvirtd.log", encoding: .utf8)) ?? "" }
+    override var startedProcesses: [pid_t] { super.startedProcesses + [libvirtdPID] + [dnsmasqPID].compactMap { $0 } }
 
     init() throws {
-        let missing = Self.missingPackages
-        guard missing.isEmpty else {
-            throw StackError(
-                "not installed: \(missing.joined(separator: ", ")); run scripts/test.sh or apt-get install -y --no-install-recommends libvirt-daemon libvirt-clients dnsmasq-base busybox-static")
-        }
-        directory = "/tmp/fwt-libvirt-\(randomSuffix())"
-        (host, client) = try makeUplink(hostPrefix: "fwt-lv-host", clientPrefix: "fwt-lv-client")
-        do {
-            guest = try NetworkNamespace(prefix: "fwt-lv-guest")
-        } catch {
-            host.delete()
-            client.delete()
-            throw error
-        }
-        do {
-            holder = try MountNamespaceHolder(namespace: host)
-        } catch {
-            host.delete()
-            client.delete()
-            guest.delete()
-            throw error
-        }
-        do {
-            try start()
-        } catch {
-            delete()
-            throw error
-        }
+        try Self.throwUnlessInstalled()
+        let guest = try NetworkNamespace(prefix: Self.namespacePrefix + "-guest")
+        self.guest = guest
+        try super.init(
+            prefix: Self.namespacePrefix, directory: "/tmp/fwt-libvirt-\(randomSuffix())", otherNamespaces: [guest])
+        try building(start)
     }
 
     deinit { delete() }
@@ -121,15 +100,9 @@ final class LibvirtHost: @unchecked Sendable {
         for path in ["/run", "/var/lib", "/var/cache", "/var/log"] { try holder.tmpfs(over: path) }
         try holder.inside(["mkdir", "-p", "/var/lib/libvirt", "/var/cache/libvirt", "/var/log/libvirt", "/run/libvirt"])
 
-        let command = [
-            "nsenter", "-t", "\(holder.pid)", "-m", "-n", "--", "env", "LIBVIRT_DRIVER_DIR=\(directory)/drivers",
-            "/usr/sbin/libvirtd", "--config", "/etc/libvirt/libvirtd.conf", "--pid-file", "/run/libvirtd.pid",
-        ]
-        let script = "exec " + command.map(quoted).joined(separator: " ") + " >\(quoted(directory + "/libvirtd.log")) 2>&1 </dev/null"
-        let started = try Shell.run(["sh", "-c", "(\(script)) & echo $!"], timeout: .seconds(10))
-        guard let pid = pid_t(started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else {
-            throw StackError("could not start libvirtd: \(started.stdout) \(started.stderr)")
-        }
+        let pid = try holder.startInBackground(
+            ["/usr/sbin/libvirtd", "--config", "/etc/libvirt/libvirtd.conf", "--pid-file", "/run/libvirtd.pid"],
+            environment: ["LIBVIRT_DRIVER_DIR": "\(directory)/drivers"], log: directory + "/libvirtd.log")
         libvirtdPID = pid
         var lastError = ""
         let answered = try waitUntil(timeout: .seconds(30), interval: .milliseconds(200)) {
@@ -145,10 +118,7 @@ final class LibvirtHost: @unchecked Sendable {
         try virsh(["net-start", "default"])
         networkStarted = true
 
-        try host.addVethPair("vnet0", "eth0", peerNamespace: guest)
-        try host.attach(port: "vnet0", to: Self.bridge)
-        try guest.addAddress("\(Self.guestAddress)/24", to: "eth0")
-        try guest.ip(["route", "add", "default", "via", "192.168.122.1", "dev", "eth0"])
+        try host.plugGuest(guest, port: "vnet0", into: Self.bridge, address: Self.guestAddress, gateway: Self.gateway)
         guestServer.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         guestServer.arguments = ["netns", "exec", guest.name, "/bin/busybox", "httpd", "-f", "-p", "80", "-h", directory + "/www"]
         guestServer.standardInput = FileHandle.nullDevice
@@ -164,67 +134,14 @@ final class LibvirtHost: @unchecked Sendable {
     }
 
     /// dnsmasq's PID, from the pid file libvirt had it write (under the holder's /run).
-    var dnsmasqPID: pid_t? {
-        guard let text = try? String(contentsOfFile: "/proc/\(holder.pid)/root/run/libvirt/network/default.pid", encoding: .utf8)
-        else { return nil }
-        return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
-    }
+    var dnsmasqPID: pid_t? { holder.pidFile("/run/libvirt/network/default.pid") }
 
-    /// The status the guest gets from a server on the client.
-    func guestStatus(port: Int) throws -> String {
-        try httpStatus(from: guest, "http://\(Self.clientAddress):\(port)/", seconds: 2)
-    }
-
-    /// What the client gets from the host's `port`: the HTTP status and curl's exit status (7: refused, 28: timed out).
-    func clientAttempt(port: Int) throws -> (status: String, exit: Int32) {
-        let result = try client.exec(
-            ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", "http://\(Self.hostAddress):\(port)/"],
-            check: false)
-        return (result.stdout, result.status)
-    }
-
-    /// PIDs of the processes in the holder's mount namespace other than the holder (libvirtd, dnsmasq, ...).
-    func processesInside() -> [pid_t] {
-        guard let mine = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(holder.pid)/ns/mnt") else { return [] }
-        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
-            guard let pid = pid_t(entry), pid != holder.pid,
-                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(entry)/ns/mnt")) == mine,
-                processIsAlive(pid)
-            else { return nil }
-            return pid
-        }
-    }
-
-    func delete() {
-        lock.lock()
-        guard !deleted else {
-            lock.unlock()
-            return
-        }
-        deleted = true
-        lock.unlock()
+    override func stopStack() {
         if guestServer.isRunning {
             kill(guestServer.processIdentifier, SIGKILL)
             guestServer.waitUntilExit()
         }
         if networkStarted, processIsAlive(libvirtdPID) { _ = try? virsh(["net-destroy", "default"], check: false) }
         terminate(libvirtdPID)
-        if holder.isRunning {
-            for _ in 0..<3 {
-                let left = processesInside()
-                if left.isEmpty { break }
-                for pid in left { kill(pid, SIGKILL) }
-                _ = waitUntil(timeout: .seconds(5), interval: .milliseconds(50)) { left.allSatisfy { !processIsAlive($0) } }
-            }
-        }
-        holder.stop()
-        guest.delete()
-        client.delete()
-        host.delete()
-        _ = try? Shell.run(["rm", "-rf", "--one-file-system", directory], timeout: .seconds(30), check: false)
     }
-}
-
-private func quoted(_ value: String) -> String {
-    "'" + value.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
