@@ -8,19 +8,6 @@ import Testing
 /// request gets no reply), named masquerade-missing 10.0.3.0/24 on lxcbr0 leaving by eth0, cleared by the heal.
 @Suite(.serialized, .enabled(if: isRoot, rootRequired))
 struct RealLxcNetTests {
-    static let daemonConfig = "[daemon]\nsweep-interval-seconds = 1\nflap-hold-seconds = 0\n"
-
-    func problems(_ namespace: NetworkNamespace) throws -> (status: Int32, problems: [String], text: String) {
-        let json = try namespace.exec(
-            [fwdwatchBinary(), "check", "--json", "--sample", "0", "--config", "/dev/null"], check: false)
-        let document = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
-        let findings = document?["findings"] as? [[String: Any]] ?? []
-        let problems = findings.filter { ["warning", "critical"].contains($0["severity"] as? String) }
-            .map { "\($0["rule"] as? String ?? "") \($0["subject"] as? String ?? "")" }
-        let text = try namespace.exec([fwdwatchBinary(), "check", "--sample", "0", "--config", "/dev/null"], check: false)
-        return (json.status, problems, text.stdout)
-    }
-
     @Test(arguments: LxcNetHost.Firewall.allCases)
     func healthyIsCleanAndMasqueradeRemovedIsNamed(_ firewall: LxcNetHost.Firewall) throws {
         let machineBefore = try MachineNetworkTrace(bridge: LxcNetHost.bridge, ruleWord: "lxc")
@@ -30,7 +17,7 @@ struct RealLxcNetTests {
         // lxc-net acted in the host namespace, with the backend asked for, and nowhere else.
         let bridge = try lxc.host.ip(["-4", "-o", "address", "show", "dev", LxcNetHost.bridge]).stdout
         #expect(bridge.contains("10.0.3.1/24"), "\(bridge)")
-        #expect(lxc.dnsmasqPid.map { kill($0, 0) == 0 } == true, "lxc-net's dnsmasq runs")
+        #expect(lxc.dnsmasqPid.map(processIsAlive) == true, "lxc-net's dnsmasq runs")
         switch firewall {
         case .nftables:
             let ruleset = try lxc.host.exec(["nft", "list", "ruleset"]).stdout
@@ -50,16 +37,11 @@ struct RealLxcNetTests {
         #expect(
             try waitUntil(timeout: .seconds(15), interval: .milliseconds(100)) { try lxc.guestReachesClient(port: 8080) },
             "the guest reaches the client through lxc-net's MASQUERADE: \(server.diagnosis)")
-        let healthy = try problems(lxc.host)
-        #expect(healthy.status == 0, "\(healthy.text)")
-        #expect(healthy.problems.isEmpty, "\(healthy.text)")
-        let check = try CheckOutput(lxc.host)
+        let check = try expectCheckClean(lxc.host, "healthy lxc-net host")
         #expect(check.publishedPorts.isEmpty, "lxc publishes no ports: \(check.stdout.prefix(1000))")
-        let daemon = try DaemonProcess(namespace: lxc.host, configText: Self.daemonConfig)
+        let daemon = try startDaemon(in: lxc.host)
         defer { daemon.stop() }
-        #expect(daemon.waitUntilStarted(), "stderr: \(daemon.stderr)")
-        Thread.sleep(forTimeInterval: 2)
-        #expect(daemon.alerts.isEmpty, "the daemon raised on a healthy lxc-net host: \(daemon.alerts)")
+        expectDaemonQuiet(daemon, quiet: .seconds(2), "lxc-net host")
 
         // Broken: lxc-net's MASQUERADE deleted.
         try lxc.deleteMasquerade()
