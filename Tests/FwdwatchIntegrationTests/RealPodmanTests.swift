@@ -11,8 +11,7 @@ import Testing
 /// fwdwatch is fixed (the comments say what it printed).
 @Suite(.serialized, .enabled(if: isRoot, rootRequired))
 struct RealPodmanTests {
-    static let port = "10002/tcp"
-    static let daemonConfig = "[daemon]\nsweep-interval-seconds = 1\nflap-hold-seconds = 0\n"
+    static let port = PodmanEngine.subject
 
     /// Builds the engine with the web container running and reachable, hands it to `body`, removes it.
     func withRunningPodman(_ body: (PodmanEngine, _ target: String) throws -> Void) throws {
@@ -21,27 +20,9 @@ struct RealPodmanTests {
         let address = try engine.runWebContainer()
         #expect(address.hasPrefix("10.88."), "podman's default network hands out 10.88.0.0/16, got \(address)")
         #expect(
-            try waitUntil(timeout: .seconds(15), interval: .milliseconds(100)) { try engine.clientReaches() },
+            try engine.waitUntilClientReaches(),
             "the client must reach the published port: \((try? engine.clientStatus()) ?? "?")")
         try body(engine, "\(address):80")
-    }
-
-    /// Findings of warning or critical severity, as "rule subject".
-    func problems(_ namespace: NetworkNamespace) throws -> [String] {
-        let result = try namespace.exec(
-            [fwdwatchBinary(), "check", "--json", "--sample", "0", "--config", "/dev/null"], check: false)
-        let document = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
-        let findings = document?["findings"] as? [[String: Any]] ?? []
-        return findings.filter { ["warning", "critical"].contains($0["severity"] as? String) }
-            .map { "\($0["rule"] as? String ?? "") \($0["subject"] as? String ?? "")" }
-    }
-
-    func checkText(_ namespace: NetworkNamespace) throws -> String {
-        try namespace.exec([fwdwatchBinary(), "check", "--sample", "0", "--config", "/dev/null"], check: false).stdout
-    }
-
-    func explain(_ namespace: NetworkNamespace) throws -> ShellResult {
-        try namespace.exec([fwdwatchBinary(), "explain", Self.port, "--config", "/dev/null"], check: false)
     }
 
     // MARK: The healthy host
@@ -65,37 +46,17 @@ struct RealPodmanTests {
             #expect(try MachineNetworkTrace(bridge: PodmanEngine.bridge, ruleWord: "NETAVARK") == machineBefore)
 
             // Check.
-            let check = try CheckOutput(engine.host)
-            let report = try checkText(engine.host)
-            #expect(check.status == 0, "\(report)")
-            #expect(try problems(engine.host).isEmpty, "\(report)")
-            let entry = check.publishedPorts.first { entry in
-                let port = entry["port"] as? [String: Any]
-                let range = port?["hostPorts"] as? [String: Any]
-                return range?["first"] as? Int == 10002 && port?["transport"] as? String == "tcp"
-            }
-            let published = try #require(entry, "10002/tcp is listed: \(check.stdout.prefix(2000))")
-            let paths = published["paths"] as? [[String: Any]] ?? []
-            #expect(paths.map { $0["ingress"] as? String } == ["eth0"], "\(paths)")
-            #expect(check.pathBroken(Self.port, from: "eth0") == false)
-            let port = published["port"] as? [String: Any] ?? [:]
-            #expect("\(port["target"] as? String ?? ""):\(port["targetPort"] as? Int ?? 0)" == target, "\(port)")
-            #expect((port["rule"] as? String)?.contains("NETAVARK-DN-") == true, "the DNAT is netavark's: \(port)")
-            #expect(port["owner"] as? String == "netavark", "fwdwatch tells the stack: \(port)")
-            let text = try checkText(engine.host)
+            // Check and explain.
+            let published = try expectHealthyPublishedPort(engine, target: target, bridge: PodmanEngine.bridge, "healthy podman host")
+            #expect(published.rule.contains("NETAVARK-DN-"), "the DNAT is netavark's: \(published)")
+            #expect(published.owner == "netavark", "fwdwatch tells the stack: \(published)")
+            let text = stackCheckText(engine.host)
             #expect(text.contains("10002/tcp -> \(target): eth0 ok"), "\(text)")
 
-            // Explain.
-            let explained = try explain(engine.host)
-            #expect(explained.status == 0, "\(explained.stdout)\(explained.stderr)")
-            #expect(explained.stdout.contains("from eth0 to podman0: ok"), "\(explained.stdout)")
-
             // The daemon.
-            let daemon = try DaemonProcess(namespace: engine.host, configText: Self.daemonConfig)
+            let daemon = try startDaemon(in: engine.host)
             defer { daemon.stop() }
-            #expect(daemon.waitUntilStarted(), "stderr: \(daemon.stderr)")
-            Thread.sleep(forTimeInterval: 3)
-            #expect(daemon.alerts.isEmpty, "the daemon raised on a healthy podman host: \(daemon.alerts)")
+            expectDaemonQuiet(daemon, "podman host")
             #expect(try engine.clientReaches(), "still reachable at the end")
         }
     }
@@ -107,9 +68,8 @@ struct RealPodmanTests {
     /// interface-forwarding-disabled eth0; the daemon raises both; the heal clears them.
     @Test func uplinkForwardingOffIsNamed() throws {
         try withRunningPodman { engine, target in
-            let daemon = try DaemonProcess(namespace: engine.host, configText: Self.daemonConfig)
+            let daemon = try startDaemon(in: engine.host)
             defer { daemon.stop() }
-            #expect(daemon.waitUntilStarted(), "stderr: \(daemon.stderr)")
 
             try engine.host.setSysctl("net.ipv4.conf.eth0.forwarding", "0")
             #expect(try !engine.clientReaches(), "the breakage must be real")
@@ -123,14 +83,14 @@ struct RealPodmanTests {
             let interface = try #require(broken.finding("interface-forwarding-disabled", subject: "eth0"), "\(broken.keys)")
             #expect(interface.evidence["ports"]?.contains("10002/tcp") == true, "\(interface.evidence)")
             #expect(broken.keys == ["published-port-unreachable 10002/tcp", "interface-forwarding-disabled eth0"])
-            let explained = try explain(engine.host)
+            let explained = try explain(engine.host, Self.port)
             #expect(explained.stdout.contains("BROKEN ingress-forwarding net.ipv4.conf.eth0.forwarding=0"), "\(explained.stdout)")
             #expect(daemon.waitForAlert("raised", rule: "published-port-unreachable", subject: Self.port) != nil)
             #expect(daemon.waitForAlert("raised", rule: "interface-forwarding-disabled", subject: "eth0") != nil)
 
             let count = daemon.all.count
             try engine.host.setSysctl("net.ipv4.conf.eth0.forwarding", "1")
-            #expect(try waitUntil(timeout: .seconds(10), interval: .milliseconds(100)) { try engine.clientReaches() })
+            #expect(try engine.waitUntilClientReaches(timeout: .seconds(10)))
             #expect(try CheckOutput(engine.host).keys.isEmpty)
             #expect(daemon.waitForAlert(from: count, "resolved", rule: "published-port-unreachable", subject: Self.port) != nil)
             #expect(daemon.waitForAlert(from: count, "resolved", rule: "interface-forwarding-disabled", subject: "eth0") != nil)
@@ -151,15 +111,14 @@ struct RealPodmanTests {
     /// subnet (its replies would stay on podman0), so the rule that "depends on the client" accepts none of them.
     @Test func forwardPolicyDropIsNamedAtTheForwardChain() throws {
         try withRunningPodman { engine, target in
-            let daemon = try DaemonProcess(namespace: engine.host, configText: Self.daemonConfig)
+            let daemon = try startDaemon(in: engine.host)
             defer { daemon.stop() }
-            #expect(daemon.waitUntilStarted(), "stderr: \(daemon.stderr)")
 
             try engine.host.exec(["iptables", "-P", "FORWARD", "DROP"])
             #expect(try !engine.clientReaches(), "the breakage must be real")
             let broken = try CheckOutput(engine.host)
-            let explained = try explain(engine.host)
-            let shown = "check: \(try checkText(engine.host))\nexplain: \(explained.stdout)"
+            let explained = try explain(engine.host, Self.port)
+            let shown = "check: \(stackCheckText(engine.host))\nexplain: \(explained.stdout)"
             #expect(broken.status == 2, "\(shown)")
             let port = broken.finding("published-port-unreachable", subject: Self.port)
             #expect(port != nil, "fwdwatch does not name the FORWARD policy DROP: \(shown)")
@@ -184,7 +143,7 @@ struct RealPodmanTests {
             try engine.host.exec(["iptables", "-D"] + containerAccept)
             #expect(try !engine.clientReaches(), "the breakage must be real")
             let decided = try CheckOutput(engine.host)
-            let decidedText = try checkText(engine.host)
+            let decidedText = stackCheckText(engine.host)
             #expect(decided.status == 2, "\(decidedText)")
             let decidedPort = try #require(
                 decided.finding("published-port-unreachable", subject: Self.port), "\(decidedText)")
@@ -205,7 +164,7 @@ struct RealPodmanTests {
             let count = daemon.all.count
             try engine.host.exec(["iptables", "-A"] + containerAccept)
             try engine.host.exec(["iptables", "-P", "FORWARD", "ACCEPT"])
-            #expect(try waitUntil(timeout: .seconds(10), interval: .milliseconds(100)) { try engine.clientReaches() })
+            #expect(try engine.waitUntilClientReaches(timeout: .seconds(10)))
             #expect(try CheckOutput(engine.host).keys.isEmpty)
             #expect(
                 daemon.waitForAlert(from: count, "resolved", rule: "published-port-unreachable", subject: Self.port) != nil)
@@ -232,9 +191,8 @@ struct RealPodmanTests {
                 try waitUntil(timeout: .seconds(15), interval: .milliseconds(100)) {
                     try engine.containerReachesClient(port: 8080)
                 }, "the container reaches the client through netavark's MASQUERADE: \(server.diagnosis)")
-            let daemon = try DaemonProcess(namespace: engine.host, configText: Self.daemonConfig)
+            let daemon = try startDaemon(in: engine.host)
             defer { daemon.stop() }
-            #expect(daemon.waitUntilStarted(), "stderr: \(daemon.stderr)")
 
             // netavark's rule, as iptables-save prints it: the unmarked MASQUERADE in the chain that
             // POSTROUTING -s 10.88.0.0/16 jumps to.
@@ -252,7 +210,7 @@ struct RealPodmanTests {
             #expect(try !engine.containerReachesClient(port: 8080), "the breakage must be real")
             #expect(try engine.clientReaches(), "the published port does not need it")
             let broken = try CheckOutput(engine.host)
-            let shown = "check: \(try checkText(engine.host))\nrules: \(try engine.iptablesSave())"
+            let shown = "check: \(stackCheckText(engine.host))\nrules: \(try engine.iptablesSave())"
             #expect(broken.status == 1, "\(shown)")
             let finding = broken.finding("masquerade-missing", subject: PodmanEngine.bridgeSubnet)
             #expect(finding != nil, "fwdwatch does not name the missing MASQUERADE: \(shown)")
@@ -277,25 +235,4 @@ struct RealPodmanTests {
             try expectConverged(daemon, engine.host, quiet: .seconds(2), "the daemon and check agree after the heal")
         }
     }
-}
-
-/// What the machine's own network namespace shows of an engine: whether `bridge` exists, how many lines of its
-/// rules (iptables-save and the nftables ruleset) mention `ruleWord`, and ip_forward. A test compares it before
-/// and after: the engine it runs inside namespaces must leave no trace here (and a machine that runs the engine
-/// itself keeps what it had).
-struct MachineNetworkTrace: Equatable, CustomStringConvertible {
-    var bridgeExists: Bool
-    var ruleLines: Int
-    var ipForward: String
-
-    init(bridge: String, ruleWord: String) throws {
-        bridgeExists = FileManager.default.fileExists(atPath: "/sys/class/net/\(bridge)")
-        let rules = try Shell.run(["iptables-save"], check: false).stdout + "\n"
-            + (try Shell.run(["nft", "list", "ruleset"], check: false).stdout)
-        ruleLines = rules.split(separator: "\n").count { $0.lowercased().contains(ruleWord.lowercased()) }
-        ipForward = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    var description: String { "bridge exists: \(bridgeExists), rule lines: \(ruleLines), ip_forward: \(ipForward)" }
 }
