@@ -118,6 +118,24 @@ struct KernelRouteLookupTests {
         ])
     }
 
+    @Test("The host's own lookup (ip route get DST) tells forwarding off from an unreachable route")
+    func outputLookupTellsForwardingFromRoute() throws {
+        let topology = try IncidentTopology(prefix: "fwt-rl")
+        defer { topology.delete() }
+        let output = RouteQuestion.output(to: Self.inbound.destination)
+        try topology.host.setSysctl("net.ipv4.conf.\(T.uplink).forwarding", "0")
+        #expect(try ask([Self.inbound, output], in: topology) == [
+            .error(errno: "EHOSTUNREACH", code: EHOSTUNREACH),
+            .route(type: "unicast", outputInterface: T.bridge, gateway: nil),
+        ])
+        try topology.host.setSysctl("net.ipv4.conf.\(T.uplink).forwarding", "1")
+        try topology.host.ip(["route", "add", "unreachable", "\(Self.inbound.destination)/32"])
+        #expect(try ask([Self.inbound, output], in: topology) == [
+            .error(errno: "EHOSTUNREACH", code: EHOSTUNREACH),
+            .error(errno: "EHOSTUNREACH", code: EHOSTUNREACH),
+        ])
+    }
+
     @Test("docker0.forwarding=0 is invisible inbound; the reply direction says EHOSTUNREACH")
     func bridgeForwardingOff() throws {
         let topology = try IncidentTopology(prefix: "fwt-rl")
