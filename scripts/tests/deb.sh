@@ -65,8 +65,6 @@ host_state() {
         ls -la /usr/sbin/policy-rc.d 2>&1
     } | sort
 }
-host_before=$(host_state)
-
 power_off() {
     if [[ -n $container_pid ]] && kill -0 "$container_pid" 2>/dev/null; then
         kill -s SIGRTMIN+4 "$container_pid" 2>/dev/null # systemd: poweroff
@@ -144,6 +142,9 @@ else
 fi
 
 # --- 2. a throwaway root and a booted container ----------------------------------------------------------------
+# Taken after the build and lintian, which may install their tools with apt-get (a fresh machine has neither
+# debhelper nor lintian): what must not change is what the container's install, upgrade and purge could touch.
+host_before=$(host_state)
 stage "boot a throwaway systemd container (overlayfs over /, tmpfs upper layer)"
 mkdir -p "$layer"
 if ! mount -t tmpfs -o size=4g,mode=0755 "fwdwatch-deb-$$" "$layer" ||
