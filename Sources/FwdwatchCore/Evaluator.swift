@@ -36,7 +36,7 @@ public struct Evaluator: Sendable {
                 PublishedPortStatus(port: port, paths: paths)
             },
             firewallUnavailable: snapshot.firewall == nil ? snapshot.firewallUnavailable : nil,
-            modelDisagreements: host.modelDisagreements)
+            modelDisagreements: host.modelDisagreements, firewallProblems: snapshot.firewall?.problems ?? [])
     }
 }
 
@@ -55,10 +55,13 @@ public struct Evaluation: Sendable, Equatable, Codable {
     /// Where the kernel's route lookup and fwdwatch's model of it disagreed (the kernel decided): each
     /// a bug report in waiting, logged once by the daemon and counted in a metric.
     public var modelDisagreements: [String]
+    /// What could not be read or parsed of the rules (a tool that failed, a rule skipped): published ports
+    /// behind those rules may be missing from the evaluation.
+    public var firewallProblems: [String]
 
     public init(
         findings: [Finding], bridges: Int = 0, ports: Int = 0, publishedPorts: [PublishedPortStatus] = [],
-        firewallUnavailable: String? = nil, modelDisagreements: [String] = []
+        firewallUnavailable: String? = nil, modelDisagreements: [String] = [], firewallProblems: [String] = []
     ) {
         self.findings = findings
         self.bridges = bridges
@@ -66,6 +69,7 @@ public struct Evaluation: Sendable, Equatable, Codable {
         self.publishedPorts = publishedPorts
         self.firewallUnavailable = firewallUnavailable
         self.modelDisagreements = modelDisagreements
+        self.firewallProblems = firewallProblems
     }
 
     public var worst: Severity? { findings.map(\.severity).max() }

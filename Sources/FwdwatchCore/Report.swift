@@ -20,6 +20,10 @@ public enum Report {
         if let reason = evaluation.firewallUnavailable {
             out += "published-port checks are off: \(reason)\n"
         }
+        if let first = evaluation.firewallProblems.first {
+            let more = evaluation.firewallProblems.count > 1 ? " (and \(evaluation.firewallProblems.count - 1) more)" : ""
+            out += "some rules could not be read, ports behind them may be missing: \(first)\(more)\n"
+        }
 
         if !evaluation.publishedPorts.isEmpty {
             out += "\npublished ports:\n"

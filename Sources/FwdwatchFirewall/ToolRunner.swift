@@ -43,7 +43,9 @@ public struct ToolRunner: Sendable {
     /// Bytes of stdout and stderr together before the tool is killed.
     public var outputLimit: Int
 
-    public init(timeout: Duration = .seconds(5), outputLimit: Int = 32 << 20) {
+    /// The defaults fit a big node: kube-proxy in nftables mode with 10,000 services prints over 32 MB of
+    /// JSON and needs more than 5 s; kubernetes #96018 shows a 696k-line iptables-save.
+    public init(timeout: Duration = .seconds(30), outputLimit: Int = 512 << 20) {
         self.timeout = timeout
         self.outputLimit = outputLimit
     }
