@@ -409,7 +409,10 @@ struct LoopState {
     /// Returns the reason they became unreadable, once, when they do.
     mutating func readFirewall() -> String? {
         let previous = firewall?.unavailableReason
-        firewall = FirewallReader().read()
+        // The read still runs on the event loop's task, which sends WATCHDOG=1 (the unit's WatchdogSec is
+        // 30 s): 8 s per tool keeps the usual three (iptables-nft-save, iptables-legacy-save, nft) inside it.
+        // `fwdwatch check`, with no watchdog, allows a tool 30 s.
+        firewall = FirewallReader(runner: ToolRunner(timeout: .seconds(8))).read()
         return firewall?.unavailableReason.flatMap { $0 == previous ? nil : $0 }
     }
 
