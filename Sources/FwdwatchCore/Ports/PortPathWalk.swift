@@ -55,13 +55,6 @@ extension HostView {
         return subjects.joined(separator: ",")
     }
 
-    /// The interfaces a published port is reached from: those whose traffic reaches its DNAT in the nat
-    /// flow, less the one whose own subnet holds the target (from there it is hairpin traffic).
-    public func ingressInterfaces(for port: PublishedPort) -> [Link] {
-        if let index = publishedPorts.firstIndex(of: port), index < portIngresses.count { return portIngresses[index] }
-        return []
-    }
-
     /// The path of `port` from each interface it can be reached from.
     public func paths(of port: PublishedPort) -> [PortPath] {
         if let index = publishedPorts.firstIndex(of: port), index < portPaths.count { return portPaths[index] }
