@@ -26,6 +26,14 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
+        .systemLibrary(
+            name: "CLibbpf",
+            pkgConfig: "libbpf",
+            providers: [.apt(["libbpf-dev"])]
+        ),
+        // Compiles Sources/FwdwatchDrops/BPF/drops.bpf.c with clang (-target bpf) at build time and embeds
+        // the object in generated Swift: needs clang, bpftool and the kernel's BTF on the build machine.
+        .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
 
         // The pure heart: snapshot model, rules, findings, alert tracking. No I/O.
         .target(name: "FwdwatchCore"),
@@ -35,6 +43,10 @@ let package = Package(
         .target(name: "FwdwatchProc", dependencies: ["FwdwatchCore"]),
         .target(name: "FwdwatchFirewall", dependencies: ["FwdwatchCore"]),
         .target(name: "FwdwatchNetlink", dependencies: ["FwdwatchCore", "CNetlink"]),
+        // Drop attribution: the BPF program on skb:kfree_skb, loaded with libbpf (needs CAP_BPF, CAP_PERFMON).
+        .target(
+            name: "FwdwatchDrops", dependencies: ["FwdwatchCore", "CLibbpf"], exclude: ["BPF"],
+            plugins: ["BPFObjectPlugin"]),
         .target(
             name: "FwdwatchConfig",
             dependencies: ["FwdwatchCore"]
