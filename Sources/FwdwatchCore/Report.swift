@@ -103,7 +103,8 @@ public enum Report {
         return text + " | " + perf.joined(separator: " ") + "\n"
     }
 
-    /// One line for systemd's STATUS=: "2 critical: eth0 forwarding disabled; ..." or "healthy: ...".
+    /// One line for systemd's STATUS=: "2 critical: eth0 forwarding disabled; ..." or "healthy: ...". It stays
+    /// beside `text` and `nagios` because it is one more pure rendering of an `Evaluation` (sd_notify only carries it).
     public static func statusLine(_ evaluation: Evaluation) -> String {
         let watched = "\(evaluation.bridges) bridge\(evaluation.bridges == 1 ? "" : "s"), "
             + "\(evaluation.ports) port\(evaluation.ports == 1 ? "" : "s") watched"

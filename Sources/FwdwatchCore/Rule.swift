@@ -6,7 +6,8 @@ public protocol Rule: Sendable {
     /// One line that says what the rule watches.
     var title: String { get }
     /// The journal MESSAGE_ID of this rule's `raised` and `changed` entries: 32 lower-case hex digits,
-    /// fixed forever, with an entry in `packaging/catalog/fwdwatch.catalog`.
+    /// fixed forever, with an entry in `packaging/catalog/fwdwatch.catalog`. It lives here, not in FwdwatchJournal,
+    /// because a MESSAGE_ID is part of a rule's public contract, like its id and its catalog entry.
     var messageID: String { get }
 
     func evaluate(_ host: HostView) -> [Finding]
@@ -56,6 +57,7 @@ public enum RuleRegistry {
         DnatTargetNotAnswering(),
         DnatRuleMissing(),
         MasqueradeMissing(),
+        PublishedPortDropping(),
     ]
 
     public static func rule(_ id: RuleID) -> (any Rule)? {
