@@ -78,6 +78,10 @@ let package = Package(
             ]
         ),
 
+        // The harness of the integration tests and the benchmark: network namespaces, the daemon as a child,
+        // Shell, journald. No XCTest/Testing in it.
+        .target(name: "FwdwatchTestSupport"),
+
         // Prints the generated hosts of the scale benchmark (scripts/bench/scale.sh).
         .executableTarget(name: "fwdwatch-fixtures", dependencies: ["FwdwatchFixtures"]),
 
@@ -105,7 +109,10 @@ let package = Package(
         ),
         .testTarget(
             name: "FwdwatchIntegrationTests",
-            dependencies: ["FwdwatchCore", "FwdwatchProc", "FwdwatchJournal", "FwdwatchNetlink", "FwdwatchFirewall"],
+            dependencies: [
+                "FwdwatchCore", "FwdwatchProc", "FwdwatchJournal", "FwdwatchNetlink", "FwdwatchFirewall",
+                "FwdwatchTestSupport",
+            ],
             // Recorded snapshots and expected reports, read by path: the tests run the real binary on them.
             exclude: ["Golden"]
         ),

@@ -1,23 +1,9 @@
 import Foundation
 import Testing
 
-// Whether a running daemon agrees with a fresh `fwdwatch check`: the invariant the daemon, fault and soak
-// tests all end on.
-
-/// The (rule, subject) pairs `fwdwatch check` finds in the namespace now.
-func checkKeys(_ namespace: NetworkNamespace) throws -> Set<String> {
-    let result = try namespace.exec(
-        [fwdwatchBinary(), "check", "--json", "--sample", "0", "--config", "/dev/null"], check: false)
-    let document = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
-    let findings = try #require(document?["findings"] as? [[String: Any]], "check printed: \(result.stdout)")
-    if result.status == 3 || (findings.isEmpty && result.status != 0) {
-        Issue.record("check could not evaluate (status \(result.status)): \(result.stderr) \(result.stdout.prefix(500))")
-    }
-    return Set(findings.map { "\($0["rule"] as? String ?? "") \($0["subject"] as? String ?? "")" })
-}
-
 /// Waits until the daemon logged nothing new for `quiet`, then compares its active alerts with a fresh
-/// check (twice, a moment apart, in case the check itself raced a late kernel change).
+/// check (twice, a moment apart, in case the check itself raced a late kernel change). `checkKeys` and
+/// `waitForQuiet` are in FwdwatchTestSupport.
 ///
 /// The quiet period outlasts the longest settle time of the rules (`bridge-port-not-forwarding`,
 /// `bridge-no-carrier` and `veth-detached` raise a finding only once it persisted 5 s).
@@ -32,17 +18,4 @@ func expectConverged(
         truth = try checkKeys(namespace)
     }
     #expect(daemon.activeKeys == truth, comment, sourceLocation: sourceLocation)
-}
-
-func waitForQuiet(_ daemon: DaemonProcess, quiet: Duration) {
-    var count = -1
-    var since = ContinuousClock.now
-    _ = waitUntil(timeout: .seconds(60), interval: .milliseconds(100)) {
-        let now = daemon.all.count
-        if now != count {
-            count = now
-            since = .now
-        }
-        return ContinuousClock.now - since >= quiet
-    }
 }

@@ -182,12 +182,6 @@ extension GuestStackHost {
     func guestReachesClient(port: Int) throws -> Bool { try guestStatus(port: port) == "200" }
 }
 
-/// Something a real stack of a test could not do.
-struct StackError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// The programs of `required` that are missing, as "package (path)".
 func missingPrograms(_ required: [(path: String, package: String)]) -> [String] {
     required.filter { !FileManager.default.isExecutableFile(atPath: $0.path) }.map { "\($0.package) (\($0.path))" }

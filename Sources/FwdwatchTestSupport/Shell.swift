@@ -1,28 +1,41 @@
 import Foundation
 
 /// What a finished command left behind.
-struct ShellResult: Sendable {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+package struct ShellResult: Sendable {
+    package var status: Int32
+    package var stdout: String
+    package var stderr: String
 
-    var succeeded: Bool { status == 0 }
+    package var succeeded: Bool { status == 0 }
+
+    package init(status: Int32, stdout: String, stderr: String) {
+        self.status = status
+        self.stdout = stdout
+        self.stderr = stderr
+    }
 }
 
 /// A command that failed, timed out or could not start; the description shows the command and its output.
-struct ShellError: Error, CustomStringConvertible {
-    enum Reason: Sendable {
+package struct ShellError: Error, CustomStringConvertible {
+    package enum Reason: Sendable {
         case exited(status: Int32)
         case timedOut(after: Duration)
         case couldNotStart(String)
     }
 
-    var command: [String]
-    var reason: Reason
-    var stdout: String = ""
-    var stderr: String = ""
+    package var command: [String]
+    package var reason: Reason
+    package var stdout: String = ""
+    package var stderr: String = ""
 
-    var description: String {
+    package init(command: [String], reason: Reason, stdout: String = "", stderr: String = "") {
+        self.command = command
+        self.reason = reason
+        self.stdout = stdout
+        self.stderr = stderr
+    }
+
+    package var description: String {
         let what: String
         switch reason {
         case .exited(let status): what = "exited with status \(status)"
@@ -44,7 +57,7 @@ struct ShellError: Error, CustomStringConvertible {
 /// and only reports the exit once all holders close it, so a command that leaves a background child running
 /// (`sh -c 'daemon &'`) would block the caller. Output goes to temporary files, the command runs in its own
 /// process group, and a command that times out is killed with that whole group.
-struct Shell {
+package struct Shell {
     /// Runs `args` (program first) and waits for it, at most `timeout`.
     ///
     /// - Parameters:
@@ -55,7 +68,7 @@ struct Shell {
     /// - Throws: `ShellError` when the command cannot start or times out (it is then killed), or exits
     ///   non-zero with `check`.
     @discardableResult
-    static func run(
+    package static func run(
         _ args: [String], timeout: Duration = .seconds(60), check: Bool = true, input: String? = nil,
         environment: [String: String]? = nil
     ) throws -> ShellResult {
@@ -191,7 +204,7 @@ private final class ChildExit: @unchecked Sendable {
 
 /// Shorthand for `Shell.run`.
 @discardableResult
-func run(
+package func run(
     _ args: [String], timeout: Duration = .seconds(60), check: Bool = true, input: String? = nil
 ) throws -> ShellResult {
     try Shell.run(args, timeout: timeout, check: check, input: input)
@@ -199,7 +212,7 @@ func run(
 
 extension Duration {
     /// The duration in seconds, for Dispatch and Foundation APIs.
-    var timeInterval: TimeInterval {
+    package var timeInterval: TimeInterval {
         let (seconds, attoseconds) = components
         return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
     }

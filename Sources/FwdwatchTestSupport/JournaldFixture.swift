@@ -9,9 +9,9 @@ import Foundation
 ///
 ///     let journald = try JournaldFixture.acquire()
 ///     defer { journald.release() }
-final class JournaldFixture: @unchecked Sendable {
-    static let socketPath = "/run/systemd/journal/socket"
-    static let executable = "/lib/systemd/systemd-journald"
+package final class JournaldFixture: @unchecked Sendable {
+    package static let socketPath = "/run/systemd/journal/socket"
+    package static let executable = "/lib/systemd/systemd-journald"
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var users = 0
@@ -23,7 +23,7 @@ final class JournaldFixture: @unchecked Sendable {
     private init() {}
 
     /// Whether this process started the running journald (false when one was already there).
-    static var startedByTests: Bool {
+    package static var startedByTests: Bool {
         lock.lock()
         defer { lock.unlock() }
         return started != nil
@@ -31,7 +31,7 @@ final class JournaldFixture: @unchecked Sendable {
 
     /// Makes sure a journald is running and registers a user.
     /// - Throws: `JournaldFixtureError` when journald cannot be started or does not answer within `timeout`.
-    static func acquire(timeout: Duration = .seconds(10)) throws -> JournaldFixture {
+    package static func acquire(timeout: Duration = .seconds(10)) throws -> JournaldFixture {
         lock.lock()
         defer { lock.unlock() }
         if !isAnswering() {
@@ -42,7 +42,7 @@ final class JournaldFixture: @unchecked Sendable {
     }
 
     /// Unregisters this user; the last one stops a journald the tests started. Safe to call twice.
-    func release() {
+    package func release() {
         releaseLock.lock()
         let first = !released
         released = true
@@ -60,7 +60,7 @@ final class JournaldFixture: @unchecked Sendable {
     deinit { release() }
 
     /// Whether a journald accepts datagrams on its native socket.
-    static func isAnswering() -> Bool {
+    package static func isAnswering() -> Bool {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
@@ -113,7 +113,7 @@ final class JournaldFixture: @unchecked Sendable {
     }
 }
 
-struct JournaldFixtureError: Error, CustomStringConvertible {
-    var reason: String
-    var description: String { "journald fixture: \(reason)" }
+package struct JournaldFixtureError: Error, CustomStringConvertible {
+    package var reason: String
+    package var description: String { "journald fixture: \(reason)" }
 }

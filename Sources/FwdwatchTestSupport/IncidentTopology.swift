@@ -8,22 +8,22 @@ import Foundation
 /// - `container`: the bridge port's peer, `eth0` 172.17.0.2/16, default route via 172.17.0.1.
 ///
 /// `delete()` (also run on deinit) removes all three namespaces.
-final class IncidentTopology: @unchecked Sendable {
-    static let uplink = "eth0"
-    static let bridge = "docker0"
-    static let hostAddress = "192.0.2.10"
-    static let clientAddress = "192.0.2.1"
-    static let bridgeAddress = "172.17.0.1"
-    static let containerAddress = "172.17.0.2"
-    static let bridgeSubnet = "172.17.0.0/16"
+package final class IncidentTopology: @unchecked Sendable {
+    package static let uplink = "eth0"
+    package static let bridge = "docker0"
+    package static let hostAddress = "192.0.2.10"
+    package static let clientAddress = "192.0.2.1"
+    package static let bridgeAddress = "172.17.0.1"
+    package static let containerAddress = "172.17.0.2"
+    package static let bridgeSubnet = "172.17.0.0/16"
 
-    let host: NetworkNamespace
-    let client: NetworkNamespace
-    let container: NetworkNamespace
+    package let host: NetworkNamespace
+    package let client: NetworkNamespace
+    package let container: NetworkNamespace
     /// The host end of the container's veth, named like Docker's (`veth0ee43ed`).
-    let bridgePort: String
+    package let bridgePort: String
 
-    init(prefix: String = "fwt") throws {
+    package init(prefix: String = "fwt") throws {
         host = try NetworkNamespace(prefix: "\(prefix)-host")
         do {
             client = try NetworkNamespace(prefix: "\(prefix)-client")
@@ -49,14 +49,14 @@ final class IncidentTopology: @unchecked Sendable {
 
     deinit { delete() }
 
-    func delete() {
+    package func delete() {
         host.delete()
         client.delete()
         container.delete()
     }
 
     /// Every interface of the host namespace that has IPv4 sysctls, `lo` included.
-    var hostInterfaces: [String] { ["lo", Self.uplink, Self.bridge, bridgePort] }
+    package var hostInterfaces: [String] { ["lo", Self.uplink, Self.bridge, bridgePort] }
 
     private func build() throws {
         let uplink = Self.uplink

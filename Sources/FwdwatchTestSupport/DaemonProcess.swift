@@ -3,8 +3,8 @@ import Foundation
 /// A `fwdwatch run` started by a test inside a network namespace. With `--log-target json` (the default
 /// here) its stdout lines are collected as parsed JSON objects. Stopped by PID (SIGTERM) in `stop()` and
 /// on deinit.
-final class DaemonProcess: @unchecked Sendable {
-    let process = Process()
+package final class DaemonProcess: @unchecked Sendable {
+    package let process = Process()
     private let lock = NSLock()
     private var buffer = Data()
     private var records: [[String: Any]] = []
@@ -12,7 +12,7 @@ final class DaemonProcess: @unchecked Sendable {
     private let stdoutPipe = Pipe()
     private let stderrPipe = Pipe()
 
-    convenience init(
+    package convenience init(
         namespace: NetworkNamespace, arguments: [String] = [], config: String = "/dev/null", logTarget: String = "json"
     ) throws {
         try self.init(
@@ -24,7 +24,7 @@ final class DaemonProcess: @unchecked Sendable {
     /// PID: `ip netns exec NAME`, or `nsenter --mount=... --net=... --`.
     /// Runs the daemon in `namespace` with a configuration file made of `configText`, removed again
     /// when the daemon is stopped.
-    convenience init(namespace: NetworkNamespace, configText: String, arguments: [String] = []) throws {
+    package convenience init(namespace: NetworkNamespace, configText: String, arguments: [String] = []) throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("fwt-daemon-\(randomSuffix()).toml").path
         try configText.write(toFile: path, atomically: true, encoding: .utf8)
         do {
@@ -39,7 +39,7 @@ final class DaemonProcess: @unchecked Sendable {
     /// A configuration file this object wrote and removes in `stop()`.
     private var ownedConfig: String?
 
-    init(launcher: [String], arguments: [String] = [], config: String = "/dev/null", logTarget: String = "json")
+    package init(launcher: [String], arguments: [String] = [], config: String = "/dev/null", logTarget: String = "json")
         throws
     {
         process.executableURL = URL(fileURLWithPath: launcher[0])
@@ -66,9 +66,9 @@ final class DaemonProcess: @unchecked Sendable {
 
     deinit { stop() }
 
-    var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
-    var stderr: String { lock.withLock { stderrText } }
+    package var pid: Int32 { process.processIdentifier }
+    package var isRunning: Bool { process.isRunning }
+    package var stderr: String { lock.withLock { stderrText } }
 
     private func take(_ data: Data) {
         lock.withLock {
@@ -86,13 +86,13 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     /// Every record so far.
-    var all: [[String: Any]] { lock.withLock { records } }
+    package var all: [[String: Any]] { lock.withLock { records } }
 
-    var alerts: [[String: Any]] { all.filter { $0["type"] as? String == "alert" } }
-    var notices: [[String: Any]] { all.filter { $0["type"] as? String == "notice" } }
+    package var alerts: [[String: Any]] { all.filter { $0["type"] as? String == "alert" } }
+    package var notices: [[String: Any]] { all.filter { $0["type"] as? String == "notice" } }
 
     /// Waits for a record after index `from` matching `predicate`; returns it or nil at the deadline.
-    func waitFor(
+    package func waitFor(
         from: Int = 0, timeout: Duration = .seconds(10), _ predicate: ([String: Any]) -> Bool
     ) -> [String: Any]? {
         var found: [String: Any]?
@@ -103,7 +103,7 @@ final class DaemonProcess: @unchecked Sendable {
         return found
     }
 
-    func waitForAlert(
+    package func waitForAlert(
         from: Int = 0, _ state: String, rule: String, subject: String? = nil, timeout: Duration = .seconds(10)
     ) -> [String: Any]? {
         waitFor(from: from, timeout: timeout) { record in
@@ -113,12 +113,12 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     /// Ready: the daemon logs its "started" notice after the first full evaluation.
-    func waitUntilStarted(timeout: Duration = .seconds(20)) -> Bool {
+    package func waitUntilStarted(timeout: Duration = .seconds(20)) -> Bool {
         waitFor(timeout: timeout) { ($0["message"] as? String)?.hasPrefix("fwdwatch started") == true } != nil
     }
 
     /// The (rule, subject) pairs the daemon considers active: raised minus resolved, in log order.
-    var activeKeys: Set<String> {
+    package var activeKeys: Set<String> {
         var active = Set<String>()
         for alert in alerts {
             let key = "\(alert["rule"] as? String ?? "") \(alert["subject"] as? String ?? "")"
@@ -131,12 +131,12 @@ final class DaemonProcess: @unchecked Sendable {
         return active
     }
 
-    func signal(_ number: Int32) { kill(pid, number) }
+    package func signal(_ number: Int32) { kill(pid, number) }
 
     /// SIGTERM, then waits up to `timeout` for the exit; SIGKILL after that. Returns the exit status
     /// and how long the exit took.
     @discardableResult
-    func stop(timeout: Duration = .seconds(5)) -> (status: Int32, seconds: Double)? {
+    package func stop(timeout: Duration = .seconds(5)) -> (status: Int32, seconds: Double)? {
         defer {
             if let ownedConfig { try? FileManager.default.removeItem(atPath: ownedConfig) }
             ownedConfig = nil

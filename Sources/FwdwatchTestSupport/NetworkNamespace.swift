@@ -4,16 +4,16 @@ import Foundation
 ///
 /// New namespaces have `lo` up and, unless asked otherwise, IPv6 disabled (attaching many bridge ports is
 /// far slower with IPv6 on).
-final class NetworkNamespace: @unchecked Sendable {
+package final class NetworkNamespace: @unchecked Sendable {
     /// The name under /run/netns.
-    let name: String
+    package let name: String
     private let lock = NSLock()
     private var deleted = false
 
     /// The bind-mounted namespace file, for `setns` or `nsenter --net=`.
-    var path: String { "/run/netns/\(name)" }
+    package var path: String { "/run/netns/\(name)" }
 
-    init(prefix: String = "fwt", disableIPv6: Bool = true) throws {
+    package init(prefix: String = "fwt", disableIPv6: Bool = true) throws {
         var candidate = "\(prefix)-\(randomSuffix())"
         while FileManager.default.fileExists(atPath: "/run/netns/\(candidate)") {
             candidate = "\(prefix)-\(randomSuffix())"
@@ -35,7 +35,7 @@ final class NetworkNamespace: @unchecked Sendable {
     deinit { delete() }
 
     /// Deletes the namespace; safe to call more than once. Links inside go with it (a veth takes its peer along).
-    func delete() {
+    package func delete() {
         lock.lock()
         defer { lock.unlock() }
         guard !deleted else { return }
@@ -45,7 +45,7 @@ final class NetworkNamespace: @unchecked Sendable {
 
     /// Runs a command inside the namespace (`ip netns exec NAME ...`).
     @discardableResult
-    func exec(_ args: [String], timeout: Duration = .seconds(60), check: Bool = true, input: String? = nil)
+    package func exec(_ args: [String], timeout: Duration = .seconds(60), check: Bool = true, input: String? = nil)
         throws -> ShellResult
     {
         try Shell.run(["ip", "netns", "exec", name] + args, timeout: timeout, check: check, input: input)
@@ -53,29 +53,29 @@ final class NetworkNamespace: @unchecked Sendable {
 
     /// Runs `ip -n NAME ...`.
     @discardableResult
-    func ip(_ args: [String], check: Bool = true) throws -> ShellResult {
+    package func ip(_ args: [String], check: Bool = true) throws -> ShellResult {
         try Shell.run(["ip", "-n", name] + args, check: check)
     }
 
     /// Writes a sysctl inside the namespace, e.g. `setSysctl("net.ipv4.conf.eth0.forwarding", "0")`.
-    func setSysctl(_ key: String, _ value: String) throws {
+    package func setSysctl(_ key: String, _ value: String) throws {
         try exec(["sysctl", "-q", "-w", "\(key)=\(value)"])
     }
 
     /// Reads a sysctl inside the namespace (`sysctl -n`), trimmed.
-    func sysctl(_ key: String) throws -> String {
+    package func sysctl(_ key: String) throws -> String {
         try exec(["sysctl", "-n", key]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Creates a bridge, optionally with an address, and brings it up.
-    func addBridge(name bridge: String, address: String? = "172.17.0.1/16", up: Bool = true) throws {
+    package func addBridge(name bridge: String, address: String? = "172.17.0.1/16", up: Bool = true) throws {
         try ip(["link", "add", bridge, "type", "bridge"])
         if let address { try addAddress(address, to: bridge) }
         if up { try setLink(bridge, up: true) }
     }
 
     /// Creates a veth pair `first`/`second`; `second` goes into `peerNamespace` when given. Both ends come up.
-    func addVethPair(_ first: String, _ second: String, peerNamespace: NetworkNamespace? = nil, up: Bool = true)
+    package func addVethPair(_ first: String, _ second: String, peerNamespace: NetworkNamespace? = nil, up: Bool = true)
         throws
     {
         var args = ["link", "add", first, "type", "veth", "peer", "name", second]
@@ -88,19 +88,19 @@ final class NetworkNamespace: @unchecked Sendable {
     }
 
     /// Enslaves `port` to `bridge`.
-    func attach(port: String, to bridge: String) throws {
+    package func attach(port: String, to bridge: String) throws {
         try ip(["link", "set", port, "master", bridge])
     }
 
-    func addAddress(_ cidr: String, to interface: String) throws {
+    package func addAddress(_ cidr: String, to interface: String) throws {
         try ip(["address", "add", cidr, "dev", interface])
     }
 
-    func setLink(_ interface: String, up: Bool) throws {
+    package func setLink(_ interface: String, up: Bool) throws {
         try ip(["link", "set", interface, up ? "up" : "down"])
     }
 
-    func deleteLink(_ interface: String) throws {
+    package func deleteLink(_ interface: String) throws {
         try ip(["link", "delete", interface])
     }
 
@@ -108,13 +108,13 @@ final class NetworkNamespace: @unchecked Sendable {
     ///
     /// `/proc/sys/net` and sockets created there belong to the namespace of the thread that opens them,
     /// so a reader called in `body` sees this namespace. Do not start processes from `body`.
-    func onThreadInside<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+    package func onThreadInside<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
         try onThreadInsideInBackground(body).wait()
     }
 
     /// Starts `body` on a fresh thread that has joined this namespace and returns at once; `wait()` on the
     /// result gives what `body` returned or threw.
-    func onThreadInsideInBackground<T: Sendable>(_ body: @escaping @Sendable () throws -> T) -> NamespaceThread<T> {
+    package func onThreadInsideInBackground<T: Sendable>(_ body: @escaping @Sendable () throws -> T) -> NamespaceThread<T> {
         let worker = NamespaceThread<T>()
         let path = self.path
         let thread = Thread {
@@ -132,7 +132,7 @@ final class NetworkNamespace: @unchecked Sendable {
     }
 
     /// Moves the calling thread into the network namespace at `path`.
-    static func join(_ path: String) throws {
+    package static func join(_ path: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw NamespaceError(path: path, call: "open", errno: errno) }
         defer { close(fd) }
@@ -150,16 +150,16 @@ final class NetworkNamespace: @unchecked Sendable {
 }
 
 /// A failed system call while joining a namespace.
-struct NamespaceError: Error, CustomStringConvertible {
-    var path: String
-    var call: String
-    var errno: Int32
+package struct NamespaceError: Error, CustomStringConvertible {
+    package var path: String
+    package var call: String
+    package var errno: Int32
 
-    var description: String { "\(call) for \(path) failed: \(String(cString: strerror(errno)))" }
+    package var description: String { "\(call) for \(path) failed: \(String(cString: strerror(errno)))" }
 }
 
 /// A thread running inside a namespace; `wait()` blocks until it is done.
-final class NamespaceThread<T: Sendable>: @unchecked Sendable {
+package final class NamespaceThread<T: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
     private let finished = DispatchSemaphore(value: 0)
     private var result: Result<T, any Error>?
@@ -172,7 +172,7 @@ final class NamespaceThread<T: Sendable>: @unchecked Sendable {
     }
 
     /// Waits for the thread and returns its result (or rethrows its error).
-    func wait() throws -> T {
+    package func wait() throws -> T {
         finished.wait()
         finished.signal()
         lock.lock()

@@ -8,9 +8,9 @@ import Foundation
 ///
 /// `stop()` (also on deinit) kills by PID whatever still runs in the holder's mount namespace (what the daemons
 /// in there left: dnsmasq, conmon, ...), then the holder itself (SIGKILL); its mounts go with it.
-final class MountNamespaceHolder: @unchecked Sendable {
+package final class MountNamespaceHolder: @unchecked Sendable {
     /// How the holder enters the network namespace, which decides the /sys it and every command inside see.
-    enum Entry: Sendable {
+    package enum Entry: Sendable {
         /// `ip netns exec NS unshare --mount ...`: /sys is remounted for the namespace, so /sys/class/net shows
         /// its links (what lxc-net, ufw, firewalld and libvirt read).
         case ipNetnsExec
@@ -19,16 +19,16 @@ final class MountNamespaceHolder: @unchecked Sendable {
         case nsenterKeepingSys
     }
 
-    let namespace: NetworkNamespace
+    package let namespace: NetworkNamespace
     private let process = Process()
     private let teardown = OneTimeTeardown()
 
-    var pid: Int32 { process.processIdentifier }
+    package var pid: Int32 { process.processIdentifier }
     /// The launcher that enters the holder's mount namespace and the network namespace.
-    var entering: [String] { ["nsenter", "-t", "\(pid)", "-m", "-n", "--"] }
-    var isRunning: Bool { process.isRunning }
+    package var entering: [String] { ["nsenter", "-t", "\(pid)", "-m", "-n", "--"] }
+    package var isRunning: Bool { process.isRunning }
 
-    init(namespace: NetworkNamespace, entry: Entry = .ipNetnsExec) throws {
+    package init(namespace: NetworkNamespace, entry: Entry = .ipNetnsExec) throws {
         self.namespace = namespace
         switch entry {
         case .ipNetnsExec:
@@ -63,7 +63,7 @@ final class MountNamespaceHolder: @unchecked Sendable {
     /// Runs `args` in the namespace and the holder's mount namespace, with `environment` added and the variables
     /// of `unsetting` removed (`env -u NAME K=V ...`).
     @discardableResult
-    func inside(
+    package func inside(
         _ args: [String], environment: [String: String] = [:], unsetting: [String] = [], timeout: Duration = .seconds(60),
         check: Bool = true
     ) throws -> ShellResult {
@@ -72,34 +72,34 @@ final class MountNamespaceHolder: @unchecked Sendable {
 
     /// Runs a shell script there.
     @discardableResult
-    func script(_ text: String, check: Bool = true) throws -> ShellResult {
+    package func script(_ text: String, check: Bool = true) throws -> ShellResult {
         try inside(["sh", "-c", text], check: check)
     }
 
     /// Starts `args` there in the background, output to `log`; returns its PID (nsenter and env exec the
     /// program, so it is the program's own).
-    func startInBackground(_ args: [String], environment: [String: String] = [:], log: String) throws -> pid_t {
+    package func startInBackground(_ args: [String], environment: [String: String] = [:], log: String) throws -> pid_t {
         try startDetached(entering + envPrefix(environment) + args, log: log)
     }
 
     /// Covers `target` with `source` (a scratch copy) for the holder only.
-    func bind(_ source: String, over target: String) throws {
+    package func bind(_ source: String, over target: String) throws {
         try Shell.run(["nsenter", "-t", "\(pid)", "-m", "--", "mount", "--bind", source, target])
     }
 
     /// Covers `target` with an empty tmpfs for the holder only.
-    func tmpfs(over target: String) throws {
+    package func tmpfs(over target: String) throws {
         try Shell.run(["nsenter", "-t", "\(pid)", "-m", "--", "mount", "-t", "tmpfs", "-o", "mode=755", "fwt-stack", target])
     }
 
     /// The PID a daemon inside wrote to `path` (as the holder sees it: under its tmpfs /run); nil when there is none.
-    func pidFile(_ path: String) -> pid_t? {
+    package func pidFile(_ path: String) -> pid_t? {
         guard isRunning, let text = try? String(contentsOfFile: "/proc/\(pid)/root\(path)", encoding: .utf8) else { return nil }
         return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     /// PIDs of the live processes in the holder's mount namespace other than the holder (libvirtd, dnsmasq, conmon, ...).
-    func processesInside() -> Set<pid_t> {
+    package func processesInside() -> Set<pid_t> {
         guard isRunning, let mine = mountNamespace(of: pid) else { return [] }
         return Set(((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
             guard let other = pid_t(entry), other != pid, mountNamespace(of: other) == mine, processIsAlive(other) else { return nil }
@@ -107,7 +107,7 @@ final class MountNamespaceHolder: @unchecked Sendable {
         })
     }
 
-    func stop() {
+    package func stop() {
         guard teardown.begin() else { return }
         if process.isRunning {
             killUntilGone { processesInside() }
@@ -125,7 +125,7 @@ private func mountNamespace(of pid: pid_t) -> String? {
 /// The uplink every real-stack test uses, in two new namespaces `<prefix>-host-<random>` and
 /// `<prefix>-client-<random>`: `host` with eth0 192.0.2.10/24 and its default route via the client, `client` with
 /// eth0 192.0.2.20/24. Neither is left behind when building fails.
-func makeUplink(prefix: String, hostIPv6: Bool = false) throws -> (host: NetworkNamespace, client: NetworkNamespace) {
+package func makeUplink(prefix: String, hostIPv6: Bool = false) throws -> (host: NetworkNamespace, client: NetworkNamespace) {
     let host = try NetworkNamespace(prefix: prefix + "-host", disableIPv6: !hostIPv6)
     let client: NetworkNamespace
     do {
@@ -147,14 +147,14 @@ func makeUplink(prefix: String, hostIPv6: Bool = false) throws -> (host: Network
     return (host, client)
 }
 
-let uplinkInterface = "eth0"
-let uplinkHostAddress = "192.0.2.10"
-let uplinkClientAddress = "192.0.2.20"
+package let uplinkInterface = "eth0"
+package let uplinkHostAddress = "192.0.2.10"
+package let uplinkClientAddress = "192.0.2.20"
 
 extension NetworkNamespace {
     /// Plugs `guest` (a namespace standing in for a VM or a container) into `bridge` here: a veth `port` here on
     /// the bridge, `eth0` with `address`/24 in the guest, its default route via `gateway`.
-    func plugGuest(_ guest: NetworkNamespace, port: String, into bridge: String, address: String, gateway: String) throws {
+    package func plugGuest(_ guest: NetworkNamespace, port: String, into bridge: String, address: String, gateway: String) throws {
         try addVethPair(port, "eth0", peerNamespace: guest)
         try attach(port: port, to: bridge)
         try guest.addAddress("\(address)/24", to: "eth0")
@@ -164,7 +164,7 @@ extension NetworkNamespace {
 
 /// The curl command line that prints the HTTP status of `url` ("000" when nothing answered within `seconds`),
 /// optionally from the local address `interface`.
-func curlStatusCommand(_ url: String, seconds: Int, interface: String? = nil) -> [String] {
+package func curlStatusCommand(_ url: String, seconds: Int, interface: String? = nil) -> [String] {
     var command = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "\(seconds)"]
     if let interface { command += ["--interface", interface] }
     return command + [url]
@@ -172,7 +172,7 @@ func curlStatusCommand(_ url: String, seconds: Int, interface: String? = nil) ->
 
 /// What `namespace` gets from `url`: the HTTP status ("000" when nothing answered within `seconds`) and curl's exit
 /// status (7: refused, 28: timed out).
-func httpAttempt(from namespace: NetworkNamespace, _ url: String, seconds: Int = 1, interface: String? = nil) throws
+package func httpAttempt(from namespace: NetworkNamespace, _ url: String, seconds: Int = 1, interface: String? = nil) throws
     -> (status: String, exit: Int32)
 {
     let result = try namespace.exec(curlStatusCommand(url, seconds: seconds, interface: interface), check: false)
@@ -180,17 +180,17 @@ func httpAttempt(from namespace: NetworkNamespace, _ url: String, seconds: Int =
 }
 
 /// The HTTP status `namespace` gets from `url` ("000" when nothing answered within `seconds`).
-func httpStatus(from namespace: NetworkNamespace, _ url: String, seconds: Int = 1) throws -> String {
+package func httpStatus(from namespace: NetworkNamespace, _ url: String, seconds: Int = 1) throws -> String {
     try httpAttempt(from: namespace, url, seconds: seconds).status
 }
 
 /// Every network namespace under /run/netns whose name starts with `prefix`.
-func namespaces(prefixed prefix: String) -> [String] {
+package func namespaces(prefixed prefix: String) -> [String] {
     ((try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []).filter { $0.hasPrefix(prefix) }.sorted()
 }
 
 /// Runs `build`; when it throws, deletes `namespaces` (made just before) and rethrows.
-func deletingOnFailure<T>(_ namespaces: [NetworkNamespace], build: () throws -> T) throws -> T {
+package func deletingOnFailure<T>(_ namespaces: [NetworkNamespace], build: () throws -> T) throws -> T {
     do {
         return try build()
     } catch {
