@@ -37,6 +37,9 @@ public struct Snapshot: Codable, Sendable, Equatable {
     /// Configuration lines that set per-interface `forwarding` / `rp_filter` at boot or when an interface
     /// appears (sysctl.d, networkd); nil when they were not read.
     public var persistentSettings: [PersistentSetting]?
+    /// The packets the kernel dropped on their way to the published ports and elsewhere, as the drop probe
+    /// (a BPF program, `[drops] enabled = true`) counted them over an interval; nil when not observed.
+    public var drops: DropReading?
 
     public init(
         format: Int = Snapshot.currentFormat,
@@ -54,7 +57,8 @@ public struct Snapshot: Codable, Sendable, Equatable {
         firewallUnavailable: String? = nil,
         neighbours: [Neighbour]? = nil,
         routeDecisions: [RouteDecision]? = nil,
-        persistentSettings: [PersistentSetting]? = nil
+        persistentSettings: [PersistentSetting]? = nil,
+        drops: DropReading? = nil
     ) {
         self.format = format
         self.hostname = hostname
@@ -72,6 +76,7 @@ public struct Snapshot: Codable, Sendable, Equatable {
         self.neighbours = neighbours
         self.routeDecisions = routeDecisions
         self.persistentSettings = persistentSettings
+        self.drops = drops
     }
 }
 
