@@ -5,10 +5,62 @@
 # with UPDATE_EXPECTED=1 to rewrite the expected reports, and review the diff.
 #
 # Usage: scripts/record-fixtures.sh [fwdwatch-binary]   (root; touches only namespaces it creates)
+#        scripts/record-fixtures.sh --derive-only          only the cases derived from the healthy recording
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$(realpath "${1:-.build/debug/fwdwatch}")
 out=Tests/FwdwatchIntegrationTests/Golden
+
+# Cases the kernel cannot be driven into cheaply in a namespace, or whose recording would carry what the
+# healthy one lacks (neighbours), are derived from the healthy recording.
+derive_cases() {
+    python3 - "$out" <<'PY'
+import json, sys
+out = sys.argv[1]
+base = json.load(open(f"{out}/healthy-docker-host.snapshot.json"))
+def derive(name, change):
+    d = json.loads(json.dumps(base))
+    change(d)
+    with open(f"{out}/{name}.snapshot.json", "w") as f:
+        json.dump(d, f, indent=2, sort_keys=True)
+        f.write("\n")
+    print("derived", name)
+def nat_docker(d):
+    table = next(t for t in d["firewall"]["tables"] if t["name"] == "nat")
+    return table["chains"]["DOCKER"]["rules"]
+def published_dnat(d):
+    return next(r for r in nat_docker(d) if "dnat" in r["target"])
+def stale_dnat(d):
+    # A DNAT left behind by a deleted network's container (172.18.0.2): no local subnet holds it, no route leads there.
+    rule = json.loads(json.dumps(published_dnat(d)))
+    rule["match"]["destinationPorts"]["ranges"] = [{"first": 10002, "last": 10002}]
+    rule["target"]["dnat"]["to"]["address"] = "172.18.0.2"
+    rule["origin"] = {"line": 37, "text": "-A DOCKER ! -i docker0 -p tcp -m tcp --dport 10002 -j DNAT --to-destination 172.18.0.2:80"}
+    nat_docker(d).append(rule)
+def flushed_dnat(d):
+    # The nat table lost 10001's DNAT (a firewall reload); the filter table still accepts 172.17.0.2:80.
+    rules = nat_docker(d)
+    rules.remove(published_dnat(d))
+def container_not_answering(d):
+    # Container 1 (172.17.0.2, behind veth1) stopped answering: the host's ARP entry for it is FAILED; container 2 answers.
+    d["neighbours"] = [
+        {"address": "172.17.0.2", "interfaceIndex": 3, "state": "failed"},
+        {"address": "172.17.0.3", "interfaceIndex": 3, "linkAddress": "02:42:ac:11:00:03", "state": "reachable"},
+        {"address": "192.0.2.1", "interfaceIndex": 2, "linkAddress": "02:00:c0:00:02:01", "state": "reachable"},
+    ]
+derive("conntrack-table-near-full", lambda d: d.update(conntrack={"count": 240000, "max": 262144}))
+derive("bridge-nf-call-disabled", lambda d: d.update(bridgeNetfilter={"callIptables": 0, "callIp6tables": 0, "callArptables": 0}))
+derive("in-addr-errors-rising", lambda d: d.update(dropSample={"seconds": 1.0, "inAddrErrors": 40, "forwDatagrams": 0}))
+derive("dnat-target-not-on-bridge", stale_dnat)
+derive("dnat-rule-missing", flushed_dnat)
+derive("dnat-target-not-answering", container_not_answering)
+PY
+}
+if [[ ${1:-} == --derive-only ]]; then
+    derive_cases
+    exit 0
+fi
+
+bin=$(realpath "${1:-.build/debug/fwdwatch}")
 tag=fwrec$$
 host=$tag-host client=$tag-client c1=$tag-c1 c2=$tag-c2
 
@@ -117,19 +169,4 @@ nsx $host ip link set veth1 up; nsx $host ip link set veth2 up
 sleep 0.5; record bridge-no-carrier
 
 cleanup
-# Cases the kernel cannot be driven into cheaply in a namespace are derived from the healthy recording.
-python3 - "$out" <<'PY'
-import json, sys
-out = sys.argv[1]
-base = json.load(open(f"{out}/healthy-docker-host.snapshot.json"))
-def derive(name, change):
-    d = json.loads(json.dumps(base))
-    change(d)
-    with open(f"{out}/{name}.snapshot.json", "w") as f:
-        json.dump(d, f, indent=2, sort_keys=True)
-        f.write("\n")
-    print("derived", name)
-derive("conntrack-table-near-full", lambda d: d.update(conntrack={"count": 240000, "max": 262144}))
-derive("bridge-nf-call-disabled", lambda d: d.update(bridgeNetfilter={"callIptables": 0, "callIp6tables": 0, "callArptables": 0}))
-derive("in-addr-errors-rising", lambda d: d.update(dropSample={"seconds": 1.0, "inAddrErrors": 40, "forwDatagrams": 0}))
-PY
+derive_cases

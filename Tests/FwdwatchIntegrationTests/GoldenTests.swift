@@ -1,4 +1,5 @@
 import Foundation
+import FwdwatchCore
 import Testing
 
 /// End-to-end golden tests: the real `fwdwatch check --snapshot` on snapshots recorded from the real kernel
@@ -14,31 +15,40 @@ import Testing
             .map { String($0.dropLast(".snapshot.json".count)) }.sorted()
     }
 
-    /// What each recorded case must at least show, so a wrong expected file cannot hide a broken rule.
-    static let mustFind: [String: (rule: String?, exit: Int32)] = [
-        "healthy-docker-host": (nil, 0),
-        "incident": ("interface-forwarding-disabled  eth0", 2),
-        "ip-forwarding-disabled": ("ip-forwarding-disabled  net.ipv4.conf.all.forwarding", 2),
-        "default-forwarding-disabled": ("default-forwarding-disabled  net.ipv4.conf.default.forwarding", 1),
-        "bridge-down": ("bridge-down  docker0", 2),
-        "bridge-no-address": ("bridge-no-address  docker0", 2),
-        "bridge-no-carrier": ("bridge-no-carrier  docker0", 2),
-        "bridge-route-missing": ("bridge-route-missing  172.17.0.0/16", 2),
-        "bridge-route-shadowed": ("bridge-route-shadowed  172.17.0.0/16", 2),
-        "bridge-port-not-forwarding": ("bridge-port-not-forwarding  docker0/veth2", 2),
-        "default-route-missing": ("default-route-missing  0.0.0.0/0", 1),
-        "veth-detached": ("veth-detached  veth2", 1),
-        "forward-policy-drop-without-accept": ("published-port-unreachable  10001/tcp", 2),
-        "docker-user-drop": ("published-port-unreachable  10001/tcp", 2),
-        "masquerade-missing": ("masquerade-missing  172.17.0.0/16", 1),
-        "rp-filter-strict-asymmetric": ("rp-filter-strict-asymmetric  eth1", 2),
-        "conntrack-table-near-full": ("conntrack-table-near-full  nf_conntrack", 1),
-        "bridge-nf-call-disabled": ("bridge-nf-call-disabled  net.bridge.bridge-nf-call-iptables", 0),
-        "in-addr-errors-rising": ("in-addr-errors-rising  Ip:InAddrErrors", 1),
+    /// What a case must at least show, so a wrong expected file cannot hide a broken rule. A case named after a
+    /// rule (`bridge-down`) must report that rule at its default severity or worse; the cases named otherwise say
+    /// here which findings they must show (the header line's "rule  subject") and their exit status.
+    static let otherCases: [String: (findings: [String], exit: Int32)] = [
+        "healthy-docker-host": ([], 0),
+        "incident": (["interface-forwarding-disabled  eth0"], 2),
+        "forward-policy-drop-without-accept": (["published-port-unreachable  10001/tcp"], 2),
+        "docker-user-drop": (["forward-chain-blocks-bridge  docker0", "published-port-unreachable  10001/tcp"], 2),
     ]
 
+    static let ruleIDs = RuleRegistry.all.map(\.id.rawValue)
+
     @Test func everyRecordedCaseIsChecked() {
-        #expect(Set(Self.cases) == Set(Self.mustFind.keys))
+        let unchecked = Set(Self.cases).subtracting(Self.ruleIDs).subtracting(Self.otherCases.keys)
+        #expect(unchecked.isEmpty, "name the case after its rule, or add it to otherCases")
+        #expect(Set(Self.otherCases.keys).isSubset(of: Self.cases))
+    }
+
+    /// Every rule in the registry has a golden case that must report it: one named after it, or one of
+    /// `otherCases` that names it. Add a case with scripts/record-fixtures.sh (record or derive it).
+    @Test func everyRuleHasAGoldenCase() {
+        let required = Set(Self.cases).intersection(Self.ruleIDs)
+            .union(Self.otherCases.values.flatMap(\.findings).map { String($0.prefix { $0 != " " }) })
+        for id in Self.ruleIDs {
+            #expect(required.contains(id), "rule \(id) has no golden case in \(Self.directory)")
+        }
+    }
+
+    /// The severity label of a finding's header line in the text report ("CRITICAL  bridge-down  docker0").
+    static func reported(_ rule: any Rule, in report: String) -> Bool {
+        let worse = Severity.allCases.filter { $0 >= rule.defaultSeverity }.map { $0.rawValue.uppercased() }
+        return report.split(separator: "\n").contains { line in
+            worse.contains { line.hasPrefix("\($0)  \(rule.id.rawValue)  ") }
+        }
     }
 
     @Test(arguments: cases)
@@ -54,9 +64,13 @@ import Testing
         let expected = try String(contentsOfFile: expectedPath, encoding: .utf8)
         #expect(actual == expected, "rerun with UPDATE_EXPECTED=1 to rewrite \(expectedPath) and review the diff")
         #expect(result.stderr.isEmpty)
-        if let must = Self.mustFind[name] {
+        if let rule = RuleRegistry.rule(RuleID(rawValue: name)) {
+            #expect(Self.reported(rule, in: result.stdout), "\(name) does not report \(name)")
+            let least: Int32 = rule.defaultSeverity == .critical ? 2 : rule.defaultSeverity == .warning ? 1 : 0
+            #expect(result.status >= least)
+        } else if let must = Self.otherCases[name] {
             #expect(result.status == must.exit)
-            if let rule = must.rule { #expect(result.stdout.contains(rule)) }
+            for finding in must.findings { #expect(result.stdout.contains("  \(finding)"), "\(finding)") }
         }
     }
 
