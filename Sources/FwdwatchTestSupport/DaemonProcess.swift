@@ -1,34 +1,43 @@
 import Foundation
 
-/// A `fwdwatch run` started by a test inside a network namespace. With `--log-target json` (the default
-/// here) its stdout lines are collected as parsed JSON objects. Stopped by PID (SIGTERM) in `stop()` and
-/// on deinit.
+/// A `fwdwatch run` started by a test or the benchmark inside a network namespace. With `--log-target json`
+/// (the default here) its stdout lines are collected as parsed JSON objects, each with the moment it was read
+/// (a thread of its own blocks in read(2) on the pipe, so that moment is when the line left the daemon, give or
+/// take a wakeup). Stopped by PID (SIGTERM) in `stop()` and on deinit.
 package final class DaemonProcess: @unchecked Sendable {
     package let process = Process()
     private let lock = NSLock()
-    private var buffer = Data()
-    private var records: [[String: Any]] = []
     private var stderrText = ""
     private let stdoutPipe = Pipe()
     private let stderrPipe = Pipe()
+    private let lines = StdoutLines()
 
+    /// Runs the daemon in `namespace` (`ip netns exec NAME`).
+    /// - Parameters:
+    ///   - binary: the `fwdwatch` to run (the benchmark runs the release build).
+    ///   - environment: added to the daemon's environment (`NOTIFY_SOCKET`, `WATCHDOG_USEC`, which are
+    ///     otherwise removed).
     package convenience init(
-        namespace: NetworkNamespace, arguments: [String] = [], config: String = "/dev/null", logTarget: String = "json"
+        namespace: NetworkNamespace, arguments: [String] = [], config: String = "/dev/null", logTarget: String = "json",
+        binary: String = fwdwatchBinary(), environment: [String: String] = [:]
     ) throws {
         try self.init(
             launcher: ["/usr/sbin/ip", "netns", "exec", namespace.name], arguments: arguments, config: config,
-            logTarget: logTarget)
+            logTarget: logTarget, binary: binary, environment: environment)
     }
 
-    /// `launcher` is the program (and its arguments) that execs the daemon in its namespaces, keeping the
-    /// PID: `ip netns exec NAME`, or `nsenter --mount=... --net=... --`.
     /// Runs the daemon in `namespace` with a configuration file made of `configText`, removed again
     /// when the daemon is stopped.
-    package convenience init(namespace: NetworkNamespace, configText: String, arguments: [String] = []) throws {
+    package convenience init(
+        namespace: NetworkNamespace, configText: String, arguments: [String] = [], logTarget: String = "json",
+        binary: String = fwdwatchBinary(), environment: [String: String] = [:]
+    ) throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("fwt-daemon-\(randomSuffix()).toml").path
         try configText.write(toFile: path, atomically: true, encoding: .utf8)
         do {
-            try self.init(namespace: namespace, arguments: arguments, config: path)
+            try self.init(
+                namespace: namespace, arguments: arguments, config: path, logTarget: logTarget, binary: binary,
+                environment: environment)
         } catch {
             try? FileManager.default.removeItem(atPath: path)
             throw error
@@ -39,29 +48,30 @@ package final class DaemonProcess: @unchecked Sendable {
     /// A configuration file this object wrote and removes in `stop()`.
     private var ownedConfig: String?
 
-    package init(launcher: [String], arguments: [String] = [], config: String = "/dev/null", logTarget: String = "json")
-        throws
-    {
+    /// `launcher` is the program (and its arguments) that execs the daemon in its namespaces, keeping the
+    /// PID: `ip netns exec NAME`, or `nsenter --mount=... --net=... --`.
+    package init(
+        launcher: [String], arguments: [String] = [], config: String = "/dev/null", logTarget: String = "json",
+        binary: String = fwdwatchBinary(), environment extra: [String: String] = [:]
+    ) throws {
         process.executableURL = URL(fileURLWithPath: launcher[0])
         process.arguments =
-            Array(launcher.dropFirst()) + [fwdwatchBinary(), "run", "--log-target", logTarget, "--config", config]
-            + arguments
+            Array(launcher.dropFirst()) + [binary, "run", "--log-target", logTarget, "--config", config] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "NOTIFY_SOCKET")
         environment.removeValue(forKey: "WATCHDOG_USEC")
+        environment.merge(extra) { $1 }
         process.environment = environment
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
         process.standardInput = FileHandle.nullDevice
-        stdoutPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            self?.take(handle.availableData)
-        }
         stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
             guard let self else { return }
             self.lock.withLock { self.stderrText += String(decoding: data, as: UTF8.self) }
         }
         try process.run()
+        lines.startReading(stdoutPipe)
     }
 
     deinit { stop() }
@@ -70,23 +80,22 @@ package final class DaemonProcess: @unchecked Sendable {
     package var isRunning: Bool { process.isRunning }
     package var stderr: String { lock.withLock { stderrText } }
 
-    private func take(_ data: Data) {
-        lock.withLock {
-            buffer.append(data)
-            while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = buffer[buffer.startIndex..<newline]
-                buffer.removeSubrange(buffer.startIndex...newline)
-                if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] {
-                    records.append(object)
-                } else {
-                    records.append(["type": "unparsed", "text": String(decoding: line, as: UTF8.self)])
-                }
-            }
-        }
+    /// Every record so far.
+    package var all: [[String: Any]] { lines.records(from: 0).map(\.record) }
+
+    /// The records from index `from` on, each with the moment its line was read from the pipe.
+    package func timedRecords(from: Int = 0) -> [(at: ContinuousClock.Instant, record: [String: Any])] {
+        lines.records(from: from)
     }
 
-    /// Every record so far.
-    package var all: [[String: Any]] { lock.withLock { records } }
+    /// How many records there are so far.
+    package var count: Int { lines.count }
+
+    /// Blocks until there are more than `count` records or stdout ended, at most `timeout`; returns whether
+    /// there are.
+    package func waitForMore(than count: Int, timeout: Duration) -> Bool {
+        lines.waitForMore(than: count, timeout: timeout)
+    }
 
     package var alerts: [[String: Any]] { all.filter { $0["type"] as? String == "alert" } }
     package var notices: [[String: Any]] { all.filter { $0["type"] as? String == "notice" } }
@@ -95,12 +104,20 @@ package final class DaemonProcess: @unchecked Sendable {
     package func waitFor(
         from: Int = 0, timeout: Duration = .seconds(10), _ predicate: ([String: Any]) -> Bool
     ) -> [String: Any]? {
-        var found: [String: Any]?
-        _ = waitUntil(timeout: timeout) {
-            found = all.dropFirst(from).first(where: predicate)
-            return found != nil
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var seen = from
+        while true {
+            let fresh = lines.records(from: seen)
+            if let found = fresh.first(where: { predicate($0.record) }) { return found.record }
+            seen += fresh.count
+            let left = deadline - clock.now
+            if left <= .zero { return nil }
+            if !lines.waitForMore(than: seen, timeout: min(left, .milliseconds(200))) && lines.ended {
+                if clock.now >= deadline { return nil }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
         }
-        return found
     }
 
     package func waitForAlert(
@@ -148,9 +165,82 @@ package final class DaemonProcess: @unchecked Sendable {
         let exited = waitUntil(timeout: timeout, interval: .milliseconds(5)) { !process.isRunning }
         if !exited { kill(pid, SIGKILL) }
         process.waitUntilExit()
-        stdoutPipe.fileHandleForReading.readabilityHandler = nil
         stderrPipe.fileHandleForReading.readabilityHandler = nil
-        take(stdoutPipe.fileHandleForReading.readDataToEndOfFile())
+        // The last lines: the reader stops at end of file, which comes once the daemon (and any child that
+        // inherited its stdout) is gone.
+        _ = lines.waitUntilEnded(timeout: .seconds(5))
         return (process.terminationStatus, (clock.now - start).timeInterval)
+    }
+}
+
+/// The daemon's stdout as parsed lines, filled by a reader thread of its own: it holds the pipe (not the
+/// `DaemonProcess`, whose deinit stops the daemon) and ends at end of file.
+private final class StdoutLines: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var buffer = Data()
+    private var records: [(at: ContinuousClock.Instant, record: [String: Any])] = []
+    private var finished = false
+
+    func startReading(_ pipe: Pipe) {
+        let thread = Thread { [self] in
+            let fd = pipe.fileHandleForReading.fileDescriptor
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { break }
+                take(Data(chunk[0..<count]), at: .now)
+            }
+            condition.withLock {
+                finished = true
+                condition.broadcast()
+            }
+            withExtendedLifetime(pipe) {}
+        }
+        thread.name = "daemon-stdout"
+        thread.start()
+    }
+
+    private func take(_ data: Data, at moment: ContinuousClock.Instant) {
+        condition.withLock {
+            buffer.append(data)
+            while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = buffer[buffer.startIndex..<newline]
+                buffer.removeSubrange(buffer.startIndex...newline)
+                if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] {
+                    records.append((moment, object))
+                } else {
+                    records.append((moment, ["type": "unparsed", "text": String(decoding: line, as: UTF8.self)]))
+                }
+            }
+            condition.broadcast()
+        }
+    }
+
+    var count: Int { condition.withLock { records.count } }
+    var ended: Bool { condition.withLock { finished } }
+
+    func records(from index: Int) -> [(at: ContinuousClock.Instant, record: [String: Any])] {
+        condition.withLock { index < records.count ? Array(records[max(0, index)...]) : [] }
+    }
+
+    func waitForMore(than count: Int, timeout: Duration) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout.timeInterval)
+        return condition.withLock {
+            while records.count <= count && !finished {
+                if !condition.wait(until: deadline) { break }
+            }
+            return records.count > count
+        }
+    }
+
+    func waitUntilEnded(timeout: Duration) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout.timeInterval)
+        return condition.withLock {
+            while !finished {
+                if !condition.wait(until: deadline) { break }
+            }
+            return finished
+        }
     }
 }

@@ -6,12 +6,19 @@ package struct ShellResult: Sendable {
     package var stdout: String
     package var stderr: String
 
+    /// The command's peak resident set in KiB (the largest of it and the children it waited for), from wait4(2).
+    package var peakResidentKiB: Int = 0
+    /// User and system CPU seconds of the command and the children it waited for.
+    package var cpuSeconds: Double = 0
+
     package var succeeded: Bool { status == 0 }
 
-    package init(status: Int32, stdout: String, stderr: String) {
+    package init(status: Int32, stdout: String, stderr: String, peakResidentKiB: Int = 0, cpuSeconds: Double = 0) {
         self.status = status
         self.stdout = stdout
         self.stderr = stderr
+        self.peakResidentKiB = peakResidentKiB
+        self.cpuSeconds = cpuSeconds
     }
 }
 
@@ -99,7 +106,10 @@ package struct Shell {
         if timedOut {
             throw ShellError(command: args, reason: .timedOut(after: timeout), stdout: stdout, stderr: stderr)
         }
-        let result = ShellResult(status: exit.status, stdout: stdout, stderr: stderr)
+        let usage = exit.usage
+        let result = ShellResult(
+            status: exit.status, stdout: stdout, stderr: stderr, peakResidentKiB: usage.peakResidentKiB,
+            cpuSeconds: usage.cpuSeconds)
         if check && !result.succeeded {
             throw ShellError(command: args, reason: .exited(status: result.status), stdout: stdout, stderr: stderr)
         }
@@ -170,16 +180,19 @@ private final class ChildExit: @unchecked Sendable {
     private let lock = NSLock()
     private let exited = DispatchSemaphore(value: 0)
     private var rawStatus: Int32 = 0
+    private var resources = rusage()
 
     init(pid: pid_t) {
         let thread = Thread { [self] in
             var status: Int32 = 0
-            var result = waitpid(pid, &status, 0)
-            while result < 0 && errno == EINTR { result = waitpid(pid, &status, 0) }
+            var usage = rusage()
+            var result = wait4(pid, &status, 0, &usage)
+            while result < 0 && errno == EINTR { result = wait4(pid, &status, 0, &usage) }
             // Reaped by someone else (ECHILD): the exit status is unknown, report 255 rather than success.
             if result < 0 { status = 255 << 8 }
             lock.lock()
             rawStatus = status
+            resources = usage
             lock.unlock()
             exited.signal()
         }
@@ -191,6 +204,14 @@ private final class ChildExit: @unchecked Sendable {
         guard exited.wait(timeout: .now() + timeout.timeInterval) == .success else { return false }
         exited.signal()
         return true
+    }
+
+    /// Peak RSS (KiB) and CPU seconds of the child, once it exited.
+    var usage: (peakResidentKiB: Int, cpuSeconds: Double) {
+        lock.lock()
+        defer { lock.unlock() }
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return (Int(resources.ru_maxrss), seconds(resources.ru_utime) + seconds(resources.ru_stime))
     }
 
     /// The exit code, or 128 + the signal number when a signal ended the child.
