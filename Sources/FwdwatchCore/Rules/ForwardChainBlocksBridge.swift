@@ -48,7 +48,7 @@ public struct ForwardChainBlocksBridge: Rule {
                         "dropped_by",
                         reasons.map { $0.hasPrefix("dropped by ") ? String($0.dropFirst(11)) : $0 }
                             .joined(separator: "; ")),
-                ])
+                ] + host.dropObservationEvidence(ports: ports))
         }
     }
 

@@ -23,6 +23,7 @@ public struct InterfaceForwardingDisabled: Rule {
             ]
             evidence += host.portsEvidence(from: link) + host.dropEvidence
             if let source { evidence.append(Evidence("source", source.location)) }
+            evidence += host.dropObservationEvidence(ingress: link.name)
             return finding(
                 subject: link.name,
                 message: Message.disabled(interface: link.name, key: key, isBridge: link.isBridge, source: source),

@@ -28,7 +28,8 @@ public struct PublishedPortUnreachable: Rule {
                     Evidence("ingress", broken.map(\.ingress).joined(separator: ",")),
                     Evidence("hop", broken.compactMap { $0.firstBroken?.name.rawValue }.joined(separator: ",")),
                     Evidence("dnat_rule", port.rule),
-                ] + (port.translatedPackets.map { [Evidence("dnat_packets", String($0))] } ?? []))
+                ] + (port.translatedPackets.map { [Evidence("dnat_packets", String($0))] } ?? [])
+                    + host.dropObservationEvidence(ports: [port.subject]))
         }
     }
 

@@ -32,6 +32,7 @@ public struct RPFilterStrictAsymmetric: Rule {
                 Evidence("default_route_interface", egressName),
             ]
             evidence += sources.map(\.line).sourceEvidence
+            evidence += host.dropObservationEvidence(ingress: link.name)
             return finding(
                 subject: link.name,
                 message: Message.asymmetric(link.name, egress: egressName, sources: sources),
