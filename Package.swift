@@ -93,6 +93,7 @@ let package = Package(
             name: "fwdwatch",
             dependencies: [
                 "FwdwatchCore", "FwdwatchDaemon", "FwdwatchConfig", "FwdwatchJournal", "FwdwatchMetrics",
+                "FwdwatchDrops",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

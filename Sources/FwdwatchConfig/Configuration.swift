@@ -8,6 +8,8 @@ public struct Configuration: Sendable, Equatable {
     public var repair: RepairPolicy
     /// Where Prometheus metrics go (`[metrics]`); both ways out are off by default.
     public var metrics: MetricsOptions = MetricsOptions()
+    /// Drop attribution (`[drops] enabled`): a BPF program counts the packets the kernel drops; off by default.
+    public var drops: DropOptions = DropOptions()
     /// The file it was read from; nil for the built-in defaults.
     public var path: String?
 
@@ -23,6 +25,15 @@ public struct Configuration: Sendable, Equatable {
 
     /// Built-in defaults: every rule on, every bridge watched; they suit a Docker host.
     public static let defaults = Configuration()
+}
+
+/// `[drops]`: whether to load the drop probe (needs CAP_BPF and CAP_PERFMON: the unit drop-in drops.conf).
+public struct DropOptions: Sendable, Equatable {
+    public var enabled: Bool
+
+    public init(enabled: Bool = false) {
+        self.enabled = enabled
+    }
 }
 
 public struct DaemonOptions: Sendable, Equatable {

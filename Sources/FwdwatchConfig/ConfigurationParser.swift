@@ -27,6 +27,8 @@ import FwdwatchCore
 /// [metrics]
 /// listen = "127.0.0.1:10039"
 /// textfile-directory = "/var/lib/prometheus/node-exporter"
+/// [drops]
+/// enabled = false
 /// ```
 public enum ConfigurationParser {
     public static let defaultPath = "/etc/fwdwatch/fwdwatch.toml"
@@ -78,10 +80,11 @@ public enum ConfigurationParser {
                 case "daemon": try daemon(table)
                 case "repair": try repair(table)
                 case "metrics": try metrics(table)
+                case "drops": try drops(table)
                 default:
                     throw error(
                         name, nil,
-                        "unknown table [\(name)]; known: rules, interfaces, bridges, conntrack, daemon, repair, metrics",
+                        "unknown table [\(name)]; known: rules, interfaces, bridges, conntrack, daemon, repair, metrics, drops",
                         line: line)
                 }
             }
@@ -218,6 +221,15 @@ public enum ConfigurationParser {
                 default:
                     throw error("metrics", key, "unknown key; known: listen, textfile-directory", line: line)
                 }
+            }
+        }
+
+        mutating func drops(_ table: TOMLTable) throws(ConfigurationError) {
+            for entry in table.entries {
+                let (key, value, line) = (entry.key, entry.value, entry.line)
+                guard key == "enabled" else { throw error("drops", key, "unknown key; known: enabled", line: line) }
+                guard let enabled = value.bool else { throw error("drops", key, "expected true or false", line: line) }
+                configuration.drops.enabled = enabled
             }
         }
 

@@ -25,7 +25,7 @@ extension Fwdwatch {
 
         @Option(
             help: ArgumentHelp(
-                "Seconds to sample the drop counter (Ip: InAddrErrors) for evidence of silent drops; 0 = no sample.",
+                "Seconds to sample the drop counter (Ip: InAddrErrors), and the drop probe when [drops] is enabled, for evidence of silent drops; 0 = no sample.",
                 valueName: "seconds"))
         var sample: Double = 1
 
@@ -37,8 +37,11 @@ extension Fwdwatch {
             let evaluation: Evaluation
             do {
                 let configuration = try ConfigurationFile.load(path: host.config)
-                let taken = try await CommandSupport.snapshot(
+                // With [drops] enabled, the drop probe watches the same interval as Ip: InAddrErrors.
+                var drops = DropSampling(configuration: configuration, seconds: snapshot == nil ? sample : 0)
+                var taken = try await CommandSupport.snapshot(
                     file: snapshot, procRoot: host.procRoot, sample: .milliseconds(Int(sample * 1000)))
+                drops.finish(into: &taken)
                 evaluation = Evaluator(settings: configuration.settings).evaluate(taken)
             } catch {
                 // A plugin's output is read from stdout: it gets the UNKNOWN line there too.

@@ -17,12 +17,29 @@ extension Fwdwatch {
         @Option(help: ArgumentHelp("Explain from a recorded snapshot (JSON) instead of the live host.", valueName: "file"))
         var snapshot: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "Seconds to watch the kernel's drops of the port first, when [drops] is enabled (default 2; 0 = do not).",
+                valueName: "seconds"))
+        var sample: Double?
+
+        func validate() throws {
+            guard (sample ?? 0) >= 0, (sample ?? 0) <= 60 else {
+                throw ValidationError("--sample must be between 0 and 60 seconds")
+            }
+        }
+
         func run() async throws {
             let evaluation: Evaluation
-            let snapshotTaken: Snapshot
+            var snapshotTaken: Snapshot
             do {
                 let configuration = try ConfigurationFile.load(path: host.config)
+                // With [drops] enabled, watch the drops first: the clients being dropped, and why.
+                let seconds = snapshot == nil && configuration.drops.enabled ? sample ?? 2 : 0
+                var drops = DropSampling(configuration: configuration, seconds: seconds)
+                if seconds > 0 { try await Task.sleep(for: .milliseconds(Int(seconds * 1000))) }
                 snapshotTaken = try await CommandSupport.snapshot(file: snapshot, procRoot: host.procRoot, sample: .zero)
+                drops.finish(into: &snapshotTaken)
                 evaluation = Evaluator(settings: configuration.settings).evaluate(snapshotTaken)
             } catch {
                 CommandSupport.fail("\(error)")
@@ -42,6 +59,10 @@ extension Fwdwatch {
                 throw ExitCode(CheckStatus.unknown.exitCode)
             }
             print(Report.explain(matching), terminator: "")
+            if let drops = snapshotTaken.drops {
+                let observations = DropAttribution.observations(HostView(snapshotTaken)).filter { $0.port == wanted }
+                print(DropReport.text(observations, seconds: drops.seconds), terminator: "")
+            }
             throw ExitCode(matching.allSatisfy(\.reachable) ? 0 : 2)
         }
     }
