@@ -82,11 +82,16 @@ let package = Package(
         // Shell, journald. No XCTest/Testing in it.
         .target(name: "FwdwatchTestSupport"),
 
-        // Prints the generated hosts of the scale benchmark (scripts/bench/scale.sh).
+        // Prints the generated hosts of the scale benchmark (fwdwatch-bench scale builds them in-process).
         .executableTarget(name: "fwdwatch-fixtures", dependencies: ["FwdwatchFixtures"]),
 
-        // Times one daemon evaluation in-process on a recorded snapshot (scripts/bench/scale.sh).
-        .executableTarget(name: "fwdwatch-bench", dependencies: ["FwdwatchCore", "FwdwatchDaemon"]),
+        // The benchmark of issue 12 (scripts/bench/run.sh): scale, latency, churn, idle, on the test harness.
+        .executableTarget(
+            name: "fwdwatch-bench",
+            dependencies: [
+                "FwdwatchCore", "FwdwatchDaemon", "FwdwatchFirewall", "FwdwatchFixtures", "FwdwatchTestSupport", "CSystemd",
+            ]
+        ),
 
         // Thin command line.
         .executableTarget(
@@ -99,20 +104,56 @@ let package = Package(
             ]
         ),
 
+        // The recorded fixtures every test target reads through Bundle.module (rule sets, a /proc tree, stack
+        // hosts), and stand-ins for journald and the console. Test code only: no product links it.
+        .target(
+            name: "FwdwatchTestFixtures",
+            dependencies: ["FwdwatchJournal"],
+            path: "Tests/Fixtures",
+            resources: [.copy("firewall"), .copy("proc-docker-host"), .copy("stacks")]
+        ),
+
+        // One unit-test target per module: pure, no root, run in parallel (scripts/test.sh).
         .testTarget(
             name: "FwdwatchCoreTests",
-            dependencies: ["FwdwatchCore", "FwdwatchConfig", "FwdwatchProc", "FwdwatchFirewall", "FwdwatchFixtures"],
-            resources: [.copy("Fixtures")]
+            // Firewall parses the recorded rule sets, and Proc the sysctl.d text, that the rules' tests start from.
+            dependencies: [
+                "FwdwatchCore", "FwdwatchProc", "FwdwatchFirewall", "FwdwatchFixtures", "FwdwatchTestFixtures",
+                "FwdwatchTestSupport",
+            ]
+        ),
+        .testTarget(
+            name: "FwdwatchConfigTests",
+            dependencies: ["FwdwatchConfig", "FwdwatchCore", "FwdwatchTestSupport"]
+        ),
+        .testTarget(
+            name: "FwdwatchProcTests",
+            dependencies: ["FwdwatchProc", "FwdwatchCore", "FwdwatchTestFixtures"]
+        ),
+        .testTarget(
+            name: "FwdwatchFirewallTests",
+            dependencies: ["FwdwatchFirewall", "FwdwatchCore", "FwdwatchTestFixtures"]
+        ),
+        .testTarget(
+            name: "FwdwatchJournalTests",
+            dependencies: [
+                "FwdwatchJournal", "FwdwatchCore", "FwdwatchTestFixtures", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "FwdwatchNetlinkTests",
+            dependencies: ["FwdwatchNetlink", "FwdwatchCore", "CNetlink"]
         ),
         .testTarget(
             name: "FwdwatchMetricsTests",
             dependencies: ["FwdwatchMetrics", "FwdwatchCore", "FwdwatchConfig"]
         ),
+        // The real kernel, journald, systemd and binary: root, network namespaces, one test at a time.
         .testTarget(
             name: "FwdwatchIntegrationTests",
             dependencies: [
                 "FwdwatchCore", "FwdwatchProc", "FwdwatchJournal", "FwdwatchNetlink", "FwdwatchFirewall",
-                "FwdwatchTestSupport",
+                "FwdwatchTestSupport", "FwdwatchTestFixtures",
             ],
             // Recorded snapshots and expected reports, read by path: the tests run the real binary on them.
             exclude: ["Golden"]

@@ -1,118 +1,94 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-import FwdwatchCore
-import FwdwatchDaemon
+import Foundation
+import FwdwatchTestSupport
 
-/// Times the daemon's evaluation in-process on a recorded snapshot (what `fwdwatch snapshot` writes), so
-/// the figure is the evaluation alone, without process start and JSON decoding:
+/// The benchmark of issue 12, in one run, on hosts it builds in network namespaces (never the machine's own):
 ///
-///     fwdwatch-bench evaluate SNAPSHOT.json [RUNS]
+///     fwdwatch-bench all [--quick] [flags]     # everything, then one table with the issue's targets
+///     fwdwatch-bench scale|latency|churn|idle [flags]
+///     fwdwatch-bench evaluate SNAPSHOT.json [RUNS [warm]]
 ///
-/// Prints the median and the fastest of RUNS (default 9) for: a full evaluation from a cold memo (a new
-/// rule set), an evaluation after a sysctl flip on the first ingress interface (the rules and links
-/// unchanged: what the daemon pays for a netconf event), the same flip evaluated without the memo, and a
-/// flip on an interface no published port's path passes.
+/// The harness (namespaces, the daemon as a child, Shell, journald) is FwdwatchTestSupport, the integration
+/// tests' own. `scripts/bench/run.sh` builds the release binaries and runs `all`.
 enum Bench {
-    static func main() -> Int32 {
-        let arguments = Array(CommandLine.arguments.dropFirst())
-        guard arguments.count >= 2, arguments[0] == "evaluate" else {
-            print("usage: fwdwatch-bench evaluate SNAPSHOT.json [RUNS [warm]]")
+    static func main(_ arguments: [String]) -> Int32 {
+        guard let command = arguments.first else {
+            say(BenchOptions.usage)
             return 64
         }
-        let runs = arguments.count > 2 ? max(1, Int(arguments[2]) ?? 9) : 9
-        // `warm` as a fourth argument runs only the flips with the memo (for a profiler).
-        let warmOnly = arguments.count > 3 && arguments[3] == "warm"
-        let snapshot: Snapshot
+        if command == "evaluate" { return EvaluationTimings.command(Array(arguments.dropFirst())) }
+        guard ["all", "scale", "latency", "churn", "idle"].contains(command) else {
+            say(BenchOptions.usage)
+            return command == "-h" || command == "--help" ? 0 : 64
+        }
+        let options: BenchOptions
         do {
-            snapshot = try SnapshotFile.decode(readAll(arguments[1]), path: arguments[1])
+            options = try BenchOptions.parse(Array(arguments.dropFirst()))
         } catch {
-            print("\(error)")
-            return 66
+            FileHandle.standardError.write(Data("fwdwatch-bench: \(error)\n\(BenchOptions.usage)\n".utf8))
+            return 64
         }
-        let evaluator = Evaluator()
-        var flipped = snapshot
-        let ingress = HostView(snapshot).publishedPorts.isEmpty ? "eth0" : (HostView(snapshot).portIngresses.first?.first?.name ?? "eth0")
-        flipped.ipv4Conf[ingress, default: InterfaceConf()].forwarding = 0
-
+        guard isRoot else {
+            FileHandle.standardError.write(Data("fwdwatch-bench \(command) creates network namespaces: run it as root\n".utf8))
+            return 77
+        }
+        printContext(command, options)
+        var results = BenchResults()
         let clock = ContinuousClock()
-        func time(_ body: () -> Void) -> [Double] {
-            (0..<runs).map { _ in
-                let start = clock.now
-                body()
-                let elapsed = clock.now - start
-                return Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let start = clock.now
+        // Quiet measurements first: idle and latency suffer from a loaded machine, scale least.
+        if command == "all" || command == "idle" {
+            progress("idle: \(format(options.idleSeconds, 0)) s")
+            let idle = IdleBenchmark(options: options).run()
+            results.idle = idle
+            say()
+            IdleBenchmark.lines(idle).forEach { say($0) }
+        }
+        if command == "all" || command == "latency" {
+            say()
+            LatencyBenchmark.printHeader()
+            for target in [LatencyBenchmark.Target.json, .journal] {
+                progress("latency: \(target.rawValue), \(options.flips) flips")
+                let result = LatencyBenchmark(options: options).run(target)
+                results.latency.append(result)
+                LatencyBenchmark.lines(result).forEach { say($0) }
             }
         }
-        var ports = 0
-        if warmOnly {
-            var memo = EvaluationMemo()
-            var toggle = false
-            let samples = time {
-                toggle.toggle()
-                _ = evaluator.evaluate(toggle ? flipped : snapshot, memo: &memo, rulesVersion: 1)
-            }
-            print("warm evaluations: median \(format(samples.sorted()[samples.count / 2])) ms")
-            return 0
+        if command == "all" || command == "churn" {
+            progress("churn: \(options.veths) veth pairs in waves of \(options.wave)")
+            let churn = ChurnBenchmark(options: options).run()
+            results.churn = churn
+            say()
+            ChurnBenchmark.lines(churn).forEach { say($0) }
         }
-        let cold = time {
-            var memo = EvaluationMemo()
-            ports = evaluator.evaluate(snapshot, memo: &memo, rulesVersion: 1).publishedPorts.count
+        if command == "all" || command == "scale" {
+            say()
+            ScaleBenchmark.printHeader(options)
+            results.scale = ScaleBenchmark(options: options).run()
         }
-        var memo = EvaluationMemo()
-        _ = evaluator.evaluate(snapshot, memo: &memo, rulesVersion: 1)
-        var toggle = false
-        var findings = 0
-        let warm = time {
-            toggle.toggle()
-            findings = evaluator.evaluate(toggle ? flipped : snapshot, memo: &memo, rulesVersion: 1).findings.count
-        }
-        let plain = time { _ = evaluator.evaluate(flipped) }
-        // A flip on an interface no published port's path passes (a container's veth): only the
-        // interface-wide rules should cost anything.
-        let view = HostView(snapshot)
-        let onPaths = Set(view.portPaths.flatMap { $0.flatMap { [$0.ingress] + ($0.egress.map { [$0] } ?? []) } })
-        let bystander = snapshot.links.first { !onPaths.contains($0.name) && !$0.loopback }?.name
-        var aside = snapshot
-        if let bystander { aside.ipv4Conf[bystander, default: InterfaceConf()].forwarding = 0 }
-        var asideMemo = EvaluationMemo()
-        _ = evaluator.evaluate(snapshot, memo: &asideMemo, rulesVersion: 1)
-        var asideToggle = false
-        let unrelated = time {
-            asideToggle.toggle()
-            _ = evaluator.evaluate(asideToggle ? aside : snapshot, memo: &asideMemo, rulesVersion: 1)
-        }
-        func report(_ name: String, _ samples: [Double]) {
-            let sorted = samples.sorted()
-            print("\(name): median \(format(sorted[sorted.count / 2])) ms, fastest \(format(sorted[0])) ms")
-        }
-        print("\(ports) published ports, \(snapshot.links.count) links, \(findings) findings after the flip of \(ingress), \(runs) runs")
-        report("evaluation, new rules (cold memo)", cold)
-        report("evaluation after a sysctl flip (memo)", warm)
-        report("evaluation after a sysctl flip (no memo)", plain)
-        report("evaluation after a flip on \(bystander ?? "no other interface") (on no port's path; memo)", unrelated)
+        say()
+        results.printTable()
+        say()
+        say("done in \(format((clock.now - start).seconds, 0)) s; load average at the end \(loadAverage())")
         return 0
     }
 
-    static func format(_ value: Double) -> String {
-        let hundredths = Int((value * 100).rounded())
-        return "\(hundredths / 100).\(hundredths % 100 < 10 ? "0" : "")\(hundredths % 100)"
+    static func printContext(_ command: String, _ options: BenchOptions) {
+        let commit = (try? Shell.run(["git", "-C", packageRoot(), "rev-parse", "--short", "HEAD"], check: false))?.stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let dirty = (try? Shell.run(["git", "-C", packageRoot(), "status", "--porcelain", "--untracked-files=no"], check: false))?
+            .stdout.isEmpty == false
+        let kernel = (try? Shell.run(["uname", "-r"], check: false))?.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        say(
+            "fwdwatch-bench \(command)\(options.quick ? " --quick" : ""): \(Date()) commit \(commit ?? "?")\(dirty ? " (with uncommitted changes)" : "")"
+        )
+        say(
+            "binary \(options.binary); kernel \(kernel ?? "?"), \(ProcessInfo.processInfo.activeProcessorCount) CPUs, load average at the start \(loadAverage())"
+        )
     }
 
-    static func readAll(_ path: String) -> [UInt8] {
-        guard let file = fopen(path, "rb") else { return [] }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = fread(&chunk, 1, chunk.count, file)
-            if count <= 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
-        }
-        return bytes
+    static func loadAverage() -> String {
+        ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ")
     }
 }
 
-exit(Bench.main())
+exit(Bench.main(Array(CommandLine.arguments.dropFirst())))
