@@ -1,5 +1,4 @@
 import CNetlink
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -12,20 +11,19 @@ import Musl
 /// through nf_tables, and every committed transaction ends with one NFT_MSG_NEWGEN message on the
 /// NFNLGRP_NFTABLES group. iptables-legacy emits nothing: its changes are seen by the sweep.
 ///
-/// Only the fact of a change is used; the messages are not decoded beyond their type. A burst of
-/// commits (a container start writes several) is reported once, after `quietPeriod` without another.
+/// Only the fact of a change is used; the messages are not decoded beyond their type. Each datagram with
+/// a new generation (or an overrun, which may have hidden one) is reported at once; the stream keeps only
+/// the newest unread report, and the consumer debounces a burst (see the daemon's `FirewallReadScheduler`).
+/// The thread's stop descriptor is `WatcherControl`'s, as for the netlink watcher.
 public final class NftablesMonitor: Sendable {
-    private let quietPeriod: Duration
-    private let stopSignal = StopSignal()
+    private let control = WatcherControl()
 
-    public init(quietPeriod: Duration = .milliseconds(30)) {
-        self.quietPeriod = quietPeriod
-    }
+    public init() {}
 
-    deinit { stop() }
+    deinit { control.requestStop() }
 
-    /// Subscribes and starts the monitor thread. Each element is one (coalesced) change. Throws when
-    /// the subscription is refused (no CAP_NET_ADMIN, nf_tables not available).
+    /// Subscribes and starts the monitor thread. Each element is one change (or several, when the consumer
+    /// was busy). Throws when the subscription is refused (no CAP_NET_ADMIN, nf_tables not available).
     public func changes() throws -> AsyncStream<Void> {
         let socketDescriptor = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), NETLINK_NETFILTER)
         guard socketDescriptor >= 0 else {
@@ -47,87 +45,55 @@ public final class NftablesMonitor: Sendable {
             close(socketDescriptor)
             throw NetlinkError(operation: "subscribing to nftables change notifications", reason: reason)
         }
-        let wakeup = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK))
-        guard wakeup >= 0 else {
-            let reason = String(cString: strerror(errno))
+        let wakeup: Int32
+        do {
+            wakeup = try control.start()
+        } catch {
             close(socketDescriptor)
-            throw NetlinkError(operation: "creating the nftables monitor's eventfd", reason: reason)
+            throw error
         }
-        stopSignal.set(wakeup)
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let stopSignal = self.stopSignal
-        continuation.onTermination = { _ in stopSignal.fire() }
-        let quiet = Int32(quietPeriod.components.seconds * 1000 + quietPeriod.components.attoseconds / 1_000_000_000_000_000)
+        let control = self.control
+        continuation.onTermination = { _ in control.requestStop() }
         do {
             let thread = try DedicatedThread.start(name: "fwdwatch-nft") {
-                Self.loop(socket: socketDescriptor, wakeup: wakeup, quietMilliseconds: max(1, quiet)) {
-                    continuation.yield()
-                }
+                Self.loop(socket: socketDescriptor, wakeup: wakeup, control: control) { continuation.yield() }
                 close(socketDescriptor)
-                stopSignal.close()
                 continuation.finish()
             }
             pthread_detach(thread)
         } catch {
             close(socketDescriptor)
-            stopSignal.close()
+            control.requestStop()
             throw error
         }
         return stream
     }
 
     /// Stops the thread and finishes the stream. Idempotent.
-    public func stop() { stopSignal.fire() }
+    public func stop() { control.requestStop() }
 
-    /// The eventfd that wakes the thread to stop; closed by the thread when it ends, so a late `stop()`
-    /// never writes to a reused descriptor.
-    private final class StopSignal: Sendable {
-        private let descriptor = Mutex<Int32>(-1)
-
-        func set(_ wakeup: Int32) { descriptor.withLock { $0 = wakeup } }
-
-        func fire() {
-            descriptor.withLock { wakeup in
-                guard wakeup >= 0 else { return }
-                var one: UInt64 = 1
-                _ = write(wakeup, &one, MemoryLayout<UInt64>.size)
-            }
-        }
-
-        func close() {
-            descriptor.withLock { wakeup in
-                if wakeup >= 0 { _ = Glibc.close(wakeup) }
-                wakeup = -1
-            }
-        }
-    }
-
-    /// Waits for a generation change, then for quiet, then reports; until the wakeup fd fires.
-    private static func loop(socket: Int32, wakeup: Int32, quietMilliseconds: Int32, report: () -> Void) {
+    /// Reports each generation change until a stop is requested. The eventfd belongs to `control`, which
+    /// closes it when the last reference goes, so a late `stop()` never writes to a reused descriptor.
+    private static func loop(socket: Int32, wakeup: Int32, control: WatcherControl, report: () -> Void) {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        var pending = false
-        while true {
+        while !control.stopRequested {
             var descriptors = [pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
                                pollfd(fd: wakeup, events: Int16(POLLIN), revents: 0)]
-            let ready = poll(&descriptors, 2, pending ? quietMilliseconds : -1)
+            let ready = poll(&descriptors, 2, -1)
             if ready < 0 {
                 if errno == EINTR { continue }
                 return
             }
             if descriptors[1].revents != 0 { return }
-            if ready == 0 {
-                pending = false
-                report()
-                continue
-            }
             let count = recv(socket, &buffer, buffer.count, Int32(MSG_DONTWAIT))
             if count < 0 {
                 // ENOBUFS: notifications were lost, so something changed.
-                if errno == ENOBUFS { pending = true }
+                if errno == ENOBUFS { report() }
                 if errno == EAGAIN || errno == EINTR || errno == ENOBUFS { continue }
                 return
             }
-            if containsNewGeneration(buffer[..<count]) { pending = true }
+            if containsNewGeneration(buffer[..<count]) { report() }
         }
     }
 

@@ -48,8 +48,7 @@ extension Fwdwatch {
                 logTarget ?? configuration.daemon.logTarget.flatMap(LogTarget.init(rawValue:)) ?? LogTarget.automatic()
             let sink = target.makeSink()
             let logger = target.makeLogger()
-            var options = Daemon.Options(
-                configPath: host.config, procRoot: host.procRoot, receiveBufferBytes: netlinkReceiveBuffer)
+            var options = Daemon.Options(configPath: host.config, procRoot: host.procRoot)
             // Metrics exist when a way out is configured; the endpoint listens before the daemon starts,
             // so a port in use stops it at once, with the address in the message.
             var endpoint: MetricsEndpoint?
@@ -65,19 +64,29 @@ extension Fwdwatch {
                     }
                 }
             }
+            // The services feed one input stream, which only the daemon's loop reads. The group starts them
+            // in this order and stops them in reverse: the daemon first (STOPPING=1, its last notice), the
+            // endpoint last.
+            let inputs = DaemonInputs()
+            let firewall = FirewallReaderService(inputs: inputs)
+            let nftables = NftablesMonitorService(inputs: inputs)
+            let watcher = NetlinkWatcherService(
+                receiveBufferBytes: netlinkReceiveBuffer, coalescingWindow: configuration.daemon.coalescingWindow,
+                inputs: inputs)
             let daemon = Daemon(
-                options: options,
-                configuration: configuration, sink: sink, notifier: SystemdNotifier(), logger: logger)
+                options: options, configuration: configuration, sink: sink, notifier: SystemdNotifier(),
+                logger: logger, inputs: inputs, watcher: watcher, firewall: firewall)
+            let services: [any Service] = (endpoint.map { [MetricsEndpointService($0)] } ?? []) + [
+                firewall, nftables, watcher, daemon,
+            ]
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)],
+                    services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger))
             do {
                 try await group.run()
-                await endpoint?.shutdown()
             } catch {
-                await endpoint?.shutdown()
                 CommandSupport.fail("\(error)")
                 throw ExitCode.failure
             }
