@@ -104,20 +104,56 @@ let package = Package(
             ]
         ),
 
+        // The recorded fixtures every test target reads through Bundle.module (rule sets, a /proc tree, stack
+        // hosts), and stand-ins for journald and the console. Test code only: no product links it.
+        .target(
+            name: "FwdwatchTestFixtures",
+            dependencies: ["FwdwatchJournal"],
+            path: "Tests/Fixtures",
+            resources: [.copy("firewall"), .copy("proc-docker-host"), .copy("stacks")]
+        ),
+
+        // One unit-test target per module: pure, no root, run in parallel (scripts/test.sh).
         .testTarget(
             name: "FwdwatchCoreTests",
-            dependencies: ["FwdwatchCore", "FwdwatchConfig", "FwdwatchProc", "FwdwatchFirewall", "FwdwatchFixtures"],
-            resources: [.copy("Fixtures")]
+            // Firewall parses the recorded rule sets, and Proc the sysctl.d text, that the rules' tests start from.
+            dependencies: [
+                "FwdwatchCore", "FwdwatchProc", "FwdwatchFirewall", "FwdwatchFixtures", "FwdwatchTestFixtures",
+                "FwdwatchTestSupport",
+            ]
+        ),
+        .testTarget(
+            name: "FwdwatchConfigTests",
+            dependencies: ["FwdwatchConfig", "FwdwatchCore", "FwdwatchTestSupport"]
+        ),
+        .testTarget(
+            name: "FwdwatchProcTests",
+            dependencies: ["FwdwatchProc", "FwdwatchCore", "FwdwatchTestFixtures"]
+        ),
+        .testTarget(
+            name: "FwdwatchFirewallTests",
+            dependencies: ["FwdwatchFirewall", "FwdwatchCore", "FwdwatchTestFixtures"]
+        ),
+        .testTarget(
+            name: "FwdwatchJournalTests",
+            dependencies: [
+                "FwdwatchJournal", "FwdwatchCore", "FwdwatchTestFixtures", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "FwdwatchNetlinkTests",
+            dependencies: ["FwdwatchNetlink", "FwdwatchCore", "CNetlink"]
         ),
         .testTarget(
             name: "FwdwatchMetricsTests",
             dependencies: ["FwdwatchMetrics", "FwdwatchCore", "FwdwatchConfig"]
         ),
+        // The real kernel, journald, systemd and binary: root, network namespaces, one test at a time.
         .testTarget(
             name: "FwdwatchIntegrationTests",
             dependencies: [
                 "FwdwatchCore", "FwdwatchProc", "FwdwatchJournal", "FwdwatchNetlink", "FwdwatchFirewall",
-                "FwdwatchTestSupport",
+                "FwdwatchTestSupport", "FwdwatchTestFixtures",
             ],
             // Recorded snapshots and expected reports, read by path: the tests run the real binary on them.
             exclude: ["Golden"]

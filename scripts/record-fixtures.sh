@@ -103,7 +103,7 @@ build() {
     nsx $host sysctl -qw net.ipv4.conf.default.rp_filter=2
     for dev in eth0 docker0 veth1 veth2; do nsx $host sysctl -qw net.ipv4.conf.$dev.rp_filter=2; done
     # Docker 20.10's own rules for a container 172.17.0.2 published with -p 10001:80
-    nsx $host iptables-restore < Tests/FwdwatchCoreTests/Fixtures/firewall/docker-20.10/iptables-save.txt
+    nsx $host iptables-restore < Tests/Fixtures/stacks/docker-20.10/iptables-save.txt
     # wait until both bridge ports forward and the bridge has carrier
     for _ in $(seq 100); do
         nsx $host ip -o link show docker0 | grep -q LOWER_UP && break

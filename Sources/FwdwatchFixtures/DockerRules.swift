@@ -1,4 +1,4 @@
-/// Docker 20.10's rule set (the recorded shape of Tests/FwdwatchCoreTests/Fixtures/stacks/docker-20.10, userland
+/// Docker 20.10's rule set (the recorded shape of Tests/Fixtures/stacks/docker-20.10, userland
 /// proxy on) at any scale, for benchmarks and tests: `containers` containers on docker0 (172.17.0.0/16, from
 /// 172.17.0.2 on), `publishedPorts` ports published round-robin over them: port `i` is host port 10001 + i to
 /// container i % containers, container port 80 + i / containers.

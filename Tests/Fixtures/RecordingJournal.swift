@@ -2,22 +2,26 @@ import Foundation
 import FwdwatchJournal
 import Synchronization
 
+// Stand-ins for journald and the console, for tests of the sinks without either.
+
 /// Lines a sink wrote, for assertions.
-final class LineRecorder: Sendable {
+package final class LineRecorder: Sendable {
     private let lines = Mutex<[String]>([])
 
-    var output: LineOutput { LineOutput(isTerminal: false) { [self] line in lines.withLock { $0.append(line) } } }
-    var all: [String] { lines.withLock { $0 } }
+    package init() {}
+
+    package var output: LineOutput { LineOutput(isTerminal: false) { [self] line in lines.withLock { $0.append(line) } } }
+    package var all: [String] { lines.withLock { $0 } }
 }
 
 /// A journal that records entries and can be made to fail like an unreachable journald (ECONNREFUSED).
-final class RecordingJournal: JournalSending {
-    struct Entry: Sendable {
-        var fields: [(String, String)]
-        var location: SourceLocation
+package final class RecordingJournal: JournalSending {
+    package struct Entry: Sendable {
+        package var fields: [(String, String)]
+        package var location: SourceLocation
 
-        func value(_ name: String) -> String? { fields.first { $0.0 == name }?.1 }
-        func values(_ name: String) -> [String] { fields.filter { $0.0 == name }.map(\.1) }
+        package func value(_ name: String) -> String? { fields.first { $0.0 == name }?.1 }
+        package func values(_ name: String) -> [String] { fields.filter { $0.0 == name }.map(\.1) }
     }
 
     private struct State {
@@ -28,12 +32,14 @@ final class RecordingJournal: JournalSending {
 
     private let state = Mutex(State())
 
-    var entries: [Entry] { state.withLock { $0.entries } }
-    var attempts: Int { state.withLock { $0.attempts } }
+    package init() {}
 
-    func setReachable(_ reachable: Bool) { state.withLock { $0.reachable = reachable } }
+    package var entries: [Entry] { state.withLock { $0.entries } }
+    package var attempts: Int { state.withLock { $0.attempts } }
 
-    func send(_ fields: [(String, String)], at location: SourceLocation) throws(JournalError) {
+    package func setReachable(_ reachable: Bool) { state.withLock { $0.reachable = reachable } }
+
+    package func send(_ fields: [(String, String)], at location: SourceLocation) throws(JournalError) {
         let delivered = state.withLock { state -> Bool in
             state.attempts += 1
             guard state.reachable else { return false }

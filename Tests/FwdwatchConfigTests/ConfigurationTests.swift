@@ -1,12 +1,11 @@
 import FwdwatchConfig
 import FwdwatchCore
+import FwdwatchTestSupport
 import Testing
 
 @Suite struct ConfigurationTests {
-    static let packageRoot = String(#filePath.prefix(upTo: #filePath.range(of: "/Tests/")!.lowerBound))
-
     @Test func shippedConfigurationParsesToTheDefaults() throws {
-        let path = Self.packageRoot + "/packaging/fwdwatch.toml"
+        let path = packageRoot() + "/packaging/fwdwatch.toml"
         let configuration = try ConfigurationFile.load(path: path)
         var expected = Configuration.defaults
         expected.path = path

@@ -1,6 +1,7 @@
 import Foundation
 import FwdwatchConfig
 import FwdwatchCore
+import FwdwatchTestSupport
 import Testing
 
 /// Inputs the fuzz targets (Fuzz/) found crashing fwdwatch, kept so they never crash it again.
@@ -120,7 +121,7 @@ import Testing
 
     /// The committed crash inputs (Fuzz/corpus/config/crash-*) are errors, not crashes.
     @Test func committedCrashInputsAreErrors() throws {
-        let corpus = ConfigurationTests.packageRoot + "/Fuzz/corpus/config"
+        let corpus = packageRoot() + "/Fuzz/corpus/config"
         for name in [
             "crash-array-closing-brace.toml", "crash-array-line-separator.toml", "crash-date-time-without-time.toml",
             "crash-table-header-equals.toml", "crash-table-header-invalid-utf8.toml",

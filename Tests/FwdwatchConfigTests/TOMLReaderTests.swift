@@ -1,6 +1,7 @@
 import Foundation
 import FwdwatchConfig
 import FwdwatchCore
+import FwdwatchTestSupport
 import Testing
 
 /// `TOMLReader`: the TOML subset fwdwatch.toml needs, read with TOML 1.0 semantics; everything else is an error
@@ -245,7 +246,7 @@ import Testing
 
     // MARK: The files fwdwatch ships and documents
 
-    static let root = ConfigurationTests.packageRoot
+    static let root = packageRoot()
 
     /// packaging/fwdwatch.toml, the man page's EXAMPLES and README's Configuration example all parse.
     @Test func shippedAndDocumentedFilesParse() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import FwdwatchTestSupport
 import Testing
 
 @testable import FwdwatchCore
@@ -46,9 +47,7 @@ private func parseCatalog(_ text: String) -> (entries: [CatalogEntry], problems:
     return (entries, problems)
 }
 
-private let catalogURL = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("packaging/catalog/fwdwatch.catalog")
+private let catalogURL = URL(fileURLWithPath: packageRoot() + "/packaging/catalog/fwdwatch.catalog")
 
 private func isMessageID(_ id: String) -> Bool {
     id.count == 32 && id.allSatisfy { ("0"..."9").contains($0) || ("a"..."f").contains($0) }

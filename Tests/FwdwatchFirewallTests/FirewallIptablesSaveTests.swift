@@ -1,25 +1,20 @@
 import Foundation
 import FwdwatchCore
+import FwdwatchTestFixtures
 import Testing
 
 @testable import FwdwatchFirewall
 
-/// Tests/FwdwatchCoreTests/Fixtures/firewall (see its README and record.sh).
-let firewallFixtures: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    url.deleteLastPathComponent()
-    return url.appendingPathComponent("Fixtures/firewall").path
-}()
-
+/// A recorded rule set: Tests/Fixtures/firewall/NAME (see its README and record.sh).
 func firewallFixture(_ name: String) throws -> String {
-    try String(contentsOfFile: firewallFixtures + "/" + name, encoding: .utf8)
+    try RecordedFixture.text("firewall/" + name)
 }
 
 @Suite("iptables-save parser")
 struct FirewallIptablesSaveTests {
     @Test("Docker 20.10 defaults: FORWARD policy DROP and Docker's chains, kept as jumps")
     func dockerFilterTable() throws {
-        let state = IptablesSaveParser.parse(try firewallFixture("docker-20.10/iptables-save.txt"), backend: .iptablesNFT)
+        let state = IptablesSaveParser.parse(try RecordedFixture.text(RecordedFixture.docker2010Rules), backend: .iptablesNFT)
         #expect(state.problems == [])
         #expect(state.tables.map(\.name) == ["filter", "nat"])
         #expect(state.backends == [.iptablesNFT])
@@ -68,7 +63,7 @@ struct FirewallIptablesSaveTests {
 
     @Test("Docker 20.10 defaults: DNAT for 10001/tcp ! -i docker0 and MASQUERADE for the bridge subnet")
     func dockerNatTable() throws {
-        let state = IptablesSaveParser.parse(try firewallFixture("docker-20.10/iptables-save.txt"), backend: .iptablesNFT)
+        let state = IptablesSaveParser.parse(try RecordedFixture.text(RecordedFixture.docker2010Rules), backend: .iptablesNFT)
         let nat = try #require(state.table(.ip, "nat"))
         #expect(nat.chains["PREROUTING"]?.base == BaseChain(type: .nat, hook: .prerouting, priority: -100, policy: .accept))
         #expect(nat.chains["POSTROUTING"]?.base == BaseChain(type: .nat, hook: .postrouting, priority: 100, policy: .accept))
@@ -100,7 +95,7 @@ struct FirewallIptablesSaveTests {
     @Test("userland-proxy=false: DNAT on every interface, MASQUERADE of local sources to docker0")
     func userlandProxyOff() throws {
         let state = IptablesSaveParser.parse(
-            try firewallFixture("docker-20.10/iptables-save-userland-proxy-false.txt"), backend: .iptablesNFT)
+            try RecordedFixture.text("stacks/docker-20.10/iptables-save-userland-proxy-false.txt"), backend: .iptablesNFT)
         #expect(state.problems == [])
         let dnat = try #require(state.natRules.last)
         #expect(dnat.rule.match == RuleMatch(protocolName: ProtocolMatch("tcp"), destinationPorts: PortMatch([PortRange(10001)])))

@@ -19,7 +19,7 @@ import Testing
         try Shell.run([fwdwatchBinary(), "check"] + args, check: false)
     }
 
-    static let healthy = packageRoot() + "/Tests/FwdwatchIntegrationTests/Golden/healthy-docker-host.snapshot.json"
+    static let healthy = GoldenTests.snapshot("healthy-docker-host")
 
     @Test func malformedConfigurationNamesFileLineAndKey() throws {
         let config = try write("bad.toml", "[interfaces]\nignore = [\"tun*\"]\nignroe = []\n")

@@ -1,13 +1,12 @@
 import Foundation
 import FwdwatchCore
 import FwdwatchFirewall
+import FwdwatchTestFixtures
 import Testing
 
-/// The recorded rule sets (Tests/FwdwatchCoreTests/Fixtures/firewall).
-private let firewallFixtures = packageRoot() + "/Tests/FwdwatchCoreTests/Fixtures/firewall"
-
+/// A recorded rule set (Tests/Fixtures/firewall/NAME).
 private func fixture(_ name: String) throws -> String {
-    try String(contentsOfFile: firewallFixtures + "/" + name, encoding: .utf8)
+    try RecordedFixture.text("firewall/" + name)
 }
 
 /// The tables without what differs between a fixture and a live reading: line numbers (the live output
@@ -54,7 +53,7 @@ struct FirewallReaderNamespaceTests {
     func iptablesNFT() throws {
         let namespace = try NetworkNamespace(prefix: "fwt-fw")
         defer { namespace.delete() }
-        let rules = try fixture("docker-20.10/iptables-save.txt")
+        let rules = try RecordedFixture.text(RecordedFixture.docker2010Rules)
         try namespace.exec(["iptables-nft-restore"], input: rules)
         // A chain only this namespace has: proves the reading is the namespace's, not the test process's.
         let marker = "FWT-\(randomSuffix())"
@@ -80,7 +79,7 @@ struct FirewallReaderNamespaceTests {
     func iptablesLegacy() throws {
         let namespace = try NetworkNamespace(prefix: "fwt-fw")
         defer { namespace.delete() }
-        let rules = try fixture("docker-20.10/iptables-save-userland-proxy-false.txt")
+        let rules = try RecordedFixture.text("stacks/docker-20.10/iptables-save-userland-proxy-false.txt")
         let restored = try namespace.exec(["iptables-legacy-restore"], check: false, input: rules)
         try #require(restored.succeeded, "legacy backend unusable here: \(restored.stderr)")
         try knock(namespace)
@@ -100,7 +99,7 @@ struct FirewallReaderNamespaceTests {
     func nativeNftables() throws {
         let namespace = try NetworkNamespace(prefix: "fwt-fw")
         defer { namespace.delete() }
-        try namespace.exec(["nft", "-f", firewallFixtures + "/docker-bridges.nft"])
+        try namespace.exec(["nft", "-f", RecordedFixture.path("firewall/docker-bridges.nft")])
         try knock(namespace)
 
         let state = try read(in: namespace)
@@ -118,8 +117,8 @@ struct FirewallReaderNamespaceTests {
     func mixed() throws {
         let namespace = try NetworkNamespace(prefix: "fwt-fw")
         defer { namespace.delete() }
-        try namespace.exec(["iptables-nft-restore"], input: try fixture("docker-20.10/iptables-save.txt"))
-        try namespace.exec(["nft", "-f", firewallFixtures + "/docker-bridges.nft"])
+        try namespace.exec(["iptables-nft-restore"], input: try RecordedFixture.text(RecordedFixture.docker2010Rules))
+        try namespace.exec(["nft", "-f", RecordedFixture.path("firewall/docker-bridges.nft")])
 
         let state = try read(in: namespace)
         #expect(state.problems == [], "iptables-nft's xt expressions must not be parsed as native rules")
@@ -134,8 +133,8 @@ struct FirewallReaderNamespaceTests {
     func kernelTableListing() throws {
         let namespace = try NetworkNamespace(prefix: "fwt-fw")
         defer { namespace.delete() }
-        try namespace.exec(["iptables-nft-restore"], input: try fixture("docker-20.10/iptables-save.txt"))
-        try namespace.exec(["nft", "-f", firewallFixtures + "/docker-bridges.nft"])
+        try namespace.exec(["iptables-nft-restore"], input: try RecordedFixture.text(RecordedFixture.docker2010Rules))
+        try namespace.exec(["nft", "-f", RecordedFixture.path("firewall/docker-bridges.nft")])
         try namespace.exec(["nft", "add table inet fwtextra; add chain inet fwtextra passing { type filter hook forward priority 10; policy accept; }"])
         let kernel = try namespace.onThreadInside { FirewallReader(tableListing: .kernel).read() }
         let tool = try namespace.onThreadInside { FirewallReader(tableListing: .nft).read() }

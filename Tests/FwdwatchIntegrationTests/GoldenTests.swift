@@ -6,7 +6,12 @@ import Testing
 /// (scripts/record-fixtures.sh), diffed against the expected report and exit status.
 /// `UPDATE_EXPECTED=1 swift test --filter GoldenTests` rewrites the expected files; review the diff.
 @Suite struct GoldenTests {
+    /// The golden cases in the source tree (not a bundle copy: the binary reads them by path, and
+    /// UPDATE_EXPECTED rewrites their expected reports in place). Every test that runs the binary on one asks here.
     static let directory = packageRoot() + "/Tests/FwdwatchIntegrationTests/Golden"
+
+    /// The path of golden case `name`'s snapshot ("incident" -> .../Golden/incident.snapshot.json).
+    static func snapshot(_ name: String) -> String { "\(directory)/\(name).snapshot.json" }
     static let update = ProcessInfo.processInfo.environment["UPDATE_EXPECTED"] == "1"
 
     static var cases: [String] {
@@ -53,7 +58,7 @@ import Testing
 
     @Test(arguments: cases)
     func reportMatchesExpected(name: String) throws {
-        let snapshot = "\(Self.directory)/\(name).snapshot.json"
+        let snapshot = Self.snapshot(name)
         let result = try Shell.run(
             [fwdwatchBinary(), "check", "--config", "/dev/null", "--snapshot", snapshot], check: false)
         let actual = result.stdout + "exit status: \(result.status)\n"
@@ -76,7 +81,7 @@ import Testing
 
     @Test func incidentReportNamesTheFixAndTheEvidence() throws {
         let result = try Shell.run(
-            [fwdwatchBinary(), "check", "--config", "/dev/null", "--json", "--snapshot", "\(Self.directory)/incident.snapshot.json"],
+            [fwdwatchBinary(), "check", "--config", "/dev/null", "--json", "--snapshot", Self.snapshot("incident")],
             check: false)
         #expect(result.status == 2)
         let document = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]

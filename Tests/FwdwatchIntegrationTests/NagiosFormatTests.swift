@@ -28,21 +28,19 @@ import Testing
         return PluginOutput(status: String(match.1), text: String(match.2), performance: performance)
     }
 
-    static let golden = packageRoot() + "/Tests/FwdwatchIntegrationTests/Golden"
-
     @Test(arguments: [
         ("healthy-docker-host", "OK", 0), ("incident", "CRITICAL", 2), ("default-route-missing", "WARNING", 1),
         ("bridge-no-carrier", "CRITICAL", 2), ("bridge-nf-call-disabled", "OK", 0),
     ])
     func statusLineAndPerformanceData(name: String, status: String, exit: Int32) throws {
         let result = try Shell.run(
-            [fwdwatchBinary(), "check", "--format", "nagios", "--config", "/dev/null", "--snapshot", "\(Self.golden)/\(name).snapshot.json"],
+            [fwdwatchBinary(), "check", "--format", "nagios", "--config", "/dev/null", "--snapshot", GoldenTests.snapshot(name)],
             check: false)
         #expect(result.status == exit)
         let output = try Self.parse(result.stdout)
         #expect(output.status == status)
         let json = try Shell.run(
-            [fwdwatchBinary(), "check", "--json", "--config", "/dev/null", "--snapshot", "\(Self.golden)/\(name).snapshot.json"],
+            [fwdwatchBinary(), "check", "--json", "--config", "/dev/null", "--snapshot", GoldenTests.snapshot(name)],
             check: false)
         let document = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         let findings = document?["findings"] as? [[String: Any]] ?? []

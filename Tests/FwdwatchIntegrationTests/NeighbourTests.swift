@@ -1,6 +1,7 @@
 import CNetlink
 import Foundation
 import FwdwatchCore
+import FwdwatchTestFixtures
 import Testing
 
 @testable import FwdwatchNetlink
@@ -9,7 +10,7 @@ import Testing
 /// `dnat-target-not-answering` against real traffic to a container that stops answering.
 @Suite("Neighbour table", .serialized, .enabled(if: isRoot, rootRequired))
 struct NeighbourTests {
-    static let rules = packageRoot() + "/Tests/FwdwatchCoreTests/Fixtures/firewall/docker-20.10/iptables-save.txt"
+    static let rules = RecordedFixture.path(RecordedFixture.docker2010Rules)
 
     // MARK: Netlink
 
@@ -231,46 +232,5 @@ struct NeighbourTests {
     func linkAddress(of interface: String, in namespace: NetworkNamespace) throws -> String {
         try namespace.exec(["cat", "/sys/class/net/\(interface)/address"]).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-}
-
-@Suite("Neighbour event application")
-struct NeighbourEventApplicationTests {
-    /// An RTM_NEWNEIGH message with `payload` after the netlink header.
-    private func message(_ payload: [UInt8]) throws -> OpaquePointer {
-        let message = try #require(nlmsg_alloc_simple(Int32(RTM_NEWNEIGH), 0))
-        nlmsg_set_proto(message, NETLINK_ROUTE)
-        if !payload.isEmpty {
-            var bytes = payload
-            #expect(nlmsg_append(message, &bytes, bytes.count, 4) == 0)
-        }
-        return message
-    }
-
-    @Test("A truncated neighbour message is skipped as malformed; an IPv6 neighbour is ignored")
-    func malformedAndForeign() throws {
-        let caches = try RtnetlinkCaches()
-        let empty = caches.state()
-
-        let truncated = try message([])
-        defer { nlmsg_free(truncated) }
-        guard case .malformed = caches.apply(truncated) else {
-            Issue.record("a neighbour message without its ndmsg was not reported malformed")
-            return
-        }
-
-        // struct ndmsg: family AF_INET6, ifindex 1, state NUD_REACHABLE; no NDA_DST.
-        let ipv6 = try message([10, 0, 0, 0, 1, 0, 0, 0, 0x02, 0, 0, 0])
-        defer { nlmsg_free(ipv6) }
-        guard case .ignored = caches.apply(ipv6) else {
-            Issue.record("an IPv6 neighbour message was not ignored")
-            return
-        }
-
-        // An IPv4 ndmsg without its NDA_DST attribute: never a crash, never an entry without an address.
-        let addressless = try message([2, 0, 0, 0, 1, 0, 0, 0, 0x02, 0, 0, 0])
-        defer { nlmsg_free(addressless) }
-        _ = caches.apply(addressless)
-        #expect(caches.state() == empty)
     }
 }

@@ -221,46 +221,6 @@ struct NetlinkTests {
     }
 }
 
-@Suite("Netlink update publishing")
-struct NetlinkUpdatePublishingTests {
-    @Test("A newer state never hides an unread .resynced or .initial; event counts add up")
-    func stickyUpdates() async {
-        let (stream, continuation) = AsyncStream.makeStream(
-            of: NetlinkUpdate.self, bufferingPolicy: .bufferingNewest(1))
-        let publisher = UpdatePublisher(continuation)
-        let first = NetlinkState(links: [Link(index: 1, name: "lo")])
-        let second = NetlinkState(links: [Link(index: 2, name: "eth0")])
-        let third = NetlinkState(links: [Link(index: 3, name: "br0")])
-
-        publisher.publish(.resynced(first, reason: "overrun"))
-        publisher.publish(.changed(second, events: 3))
-        var iterator = stream.makeAsyncIterator()
-        guard case .resynced(let state, let reason) = await iterator.next() else {
-            Issue.record("the resync was lost")
-            return
-        }
-        #expect(state == second && reason == "overrun")
-
-        publisher.publish(.changed(second, events: 2))
-        publisher.publish(.changed(third, events: 5))
-        guard case .changed(let latest, let events) = await iterator.next() else {
-            Issue.record("expected a .changed update")
-            return
-        }
-        #expect(latest == third && events == 7)
-
-        publisher.publish(.initial(first))
-        publisher.publish(.changed(third, events: 1))
-        guard case .initial(let initial) = await iterator.next() else {
-            Issue.record("the initial update was lost")
-            return
-        }
-        #expect(initial == third)
-        publisher.finish()
-        #expect(await iterator.next() == nil)
-    }
-}
-
 extension NetlinkState {
     func link(_ name: String) -> Link? { links.first { $0.name == name } }
 }
@@ -318,48 +278,5 @@ func eventually(
         if try condition() { return true }
         if ContinuousClock.now >= deadline { return false }
         try? await Task.sleep(for: interval)
-    }
-}
-
-@Suite("Netlink event application")
-struct NetlinkEventApplicationTests {
-    @Test("Truncated messages are skipped as malformed; foreign families are ignored")
-    func malformedMessagesAreSkipped() throws {
-        let caches = try RtnetlinkCaches()
-        let empty = caches.state()
-
-        // RTM_NEWLINK without its ifinfomsg.
-        let truncatedLink = try #require(nlmsg_alloc_simple(Int32(RTM_NEWLINK), 0))
-        defer { nlmsg_free(truncatedLink) }
-        nlmsg_set_proto(truncatedLink, NETLINK_ROUTE)
-        guard case .malformed = caches.apply(truncatedLink) else {
-            Issue.record("a link message without payload was not reported malformed")
-            return
-        }
-
-        // RTM_NEWADDR whose ifaddrmsg is cut after the family byte.
-        let truncatedAddress = try #require(nlmsg_alloc_simple(Int32(RTM_NEWADDR), 0))
-        defer { nlmsg_free(truncatedAddress) }
-        nlmsg_set_proto(truncatedAddress, NETLINK_ROUTE)
-        var family = UInt8(2)
-        #expect(nlmsg_append(truncatedAddress, &family, 1, 0) == 0)
-        guard case .malformed = caches.apply(truncatedAddress) else {
-            Issue.record("a truncated address message was not reported malformed")
-            return
-        }
-
-        // An IPv6 route: not part of the state.
-        let ipv6Route = try #require(nlmsg_alloc_simple(Int32(RTM_NEWROUTE), 0))
-        defer { nlmsg_free(ipv6Route) }
-        nlmsg_set_proto(ipv6Route, NETLINK_ROUTE)
-        var header = rtmsg()
-        header.rtm_family = 10
-        header.rtm_table = UInt8(RT_TABLE_MAIN.rawValue)
-        #expect(nlmsg_append(ipv6Route, &header, MemoryLayout<rtmsg>.size, 4) == 0)
-        guard case .ignored = caches.apply(ipv6Route) else {
-            Issue.record("an IPv6 route message was not ignored")
-            return
-        }
-        #expect(caches.state() == empty)
     }
 }

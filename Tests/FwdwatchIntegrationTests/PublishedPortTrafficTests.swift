@@ -1,4 +1,5 @@
 import Foundation
+import FwdwatchTestFixtures
 import Testing
 
 /// Published ports against real traffic: the incident's topology with Docker's exact rules, a web
@@ -7,7 +8,7 @@ import Testing
 /// with a one-second sweep for rule changes, must agree with check.
 @Suite(.serialized, .enabled(if: isRoot, rootRequired))
 struct PublishedPortTrafficTests {
-    static let rules = packageRoot() + "/Tests/FwdwatchCoreTests/Fixtures/firewall/docker-20.10/iptables-save.txt"
+    static let rules = RecordedFixture.path(RecordedFixture.docker2010Rules)
 
     struct Breakage: Sendable, CustomTestStringConvertible {
         var name: String

@@ -1,12 +1,13 @@
 import Foundation
 import FwdwatchCore
+import FwdwatchTestFixtures
 import Testing
 
 /// The kernel's route decisions as `fwdwatch snapshot` records them and as the daemon asks them, in the
 /// incident's namespaces with Docker 20.10's rules (DNAT 10001/tcp -> 172.17.0.2:80).
 @Suite("Route decisions recorded", .serialized, .enabled(if: isRoot, rootRequired))
 struct RouteDecisionRecordingTests {
-    static let rules = packageRoot() + "/Tests/FwdwatchCoreTests/Fixtures/firewall/docker-20.10/iptables-save.txt"
+    static let rules = RecordedFixture.path(RecordedFixture.docker2010Rules)
 
     func publishedIncident() throws -> IncidentTopology {
         let topology = try IncidentTopology(prefix: "fwt-rd")
@@ -72,11 +73,10 @@ struct RouteDecisionRecordingTests {
 
     @Test("Recorded snapshots without routeDecisions still decode; decisions survive a round trip")
     func oldSnapshotsDecode() throws {
-        let golden = packageRoot() + "/Tests/FwdwatchIntegrationTests/Golden"
-        let files = try FileManager.default.contentsOfDirectory(atPath: golden).filter { $0.hasSuffix(".snapshot.json") }
+        let files = GoldenTests.cases.map(GoldenTests.snapshot)
         #expect(!files.isEmpty)
         for file in files {
-            let data = try Data(contentsOf: URL(fileURLWithPath: golden + "/" + file))
+            let data = try Data(contentsOf: URL(fileURLWithPath: file))
             #expect(!String(decoding: data, as: UTF8.self).contains("routeDecisions"), "\(file)")
             let snapshot = try JSONDecoder().decode(Snapshot.self, from: data)
             #expect(snapshot.routeDecisions == nil, "\(file)")

@@ -1,5 +1,6 @@
 import Foundation
 import FwdwatchCore
+import FwdwatchTestFixtures
 import Logging
 import Testing
 
@@ -425,7 +426,7 @@ struct JournalLogHandlerTests {
 struct LogTargetTests {
     @Test("journal when journald's socket exists, console otherwise")
     func automatic() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fwt-logtarget-\(randomSuffix())")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fwt-logtarget-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let socketPath = directory.appendingPathComponent("socket").path
@@ -442,16 +443,21 @@ struct LogTargetTests {
     }
 }
 
+struct SocketError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
 /// Binds an AF_UNIX datagram socket at `path` and returns its descriptor.
 func bindDatagramSocket(at path: String) throws -> Int32 {
     let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { throw PrivateJournaldError("socket: \(String(cString: strerror(errno)))") }
+    guard fd >= 0 else { throw SocketError("socket: \(String(cString: strerror(errno)))") }
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)
     let bytes = Array(path.utf8)
     guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
         close(fd)
-        throw PrivateJournaldError("socket path too long: \(path)")
+        throw SocketError("socket path too long: \(path)")
     }
     withUnsafeMutableBytes(of: &address.sun_path) { raw in
         for (index, byte) in bytes.enumerated() { raw[index] = byte }
@@ -462,7 +468,7 @@ func bindDatagramSocket(at path: String) throws -> Int32 {
     guard result == 0 else {
         let message = String(cString: strerror(errno))
         close(fd)
-        throw PrivateJournaldError("bind \(path): \(message)")
+        throw SocketError("bind \(path): \(message)")
     }
     return fd
 }

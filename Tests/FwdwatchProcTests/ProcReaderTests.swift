@@ -1,15 +1,12 @@
 import Foundation
 import FwdwatchCore
+import FwdwatchTestFixtures
 import Testing
 
 @testable import FwdwatchProc
 
-/// The recorded proc tree of the incident's Docker host (see Fixtures/proc-docker-host/record.sh).
-private let dockerHostFixture: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    url.deleteLastPathComponent()
-    return url.appendingPathComponent("Fixtures/proc-docker-host").path
-}()
+/// The recorded proc tree of the incident's Docker host (see Tests/Fixtures/proc-docker-host/record.sh).
+private let dockerHostFixture = RecordedFixture.path("proc-docker-host")
 
 /// A scratch copy of the fixture that a test may damage; removed on deinit.
 private final class ScratchProcTree {

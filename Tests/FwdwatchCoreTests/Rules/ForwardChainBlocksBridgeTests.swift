@@ -1,5 +1,6 @@
 import Foundation
 import FwdwatchFirewall
+import FwdwatchTestFixtures
 import Testing
 
 @testable import FwdwatchCore
@@ -66,7 +67,7 @@ import Testing
     /// Docker's nat rules (the DNAT of 10001/tcp) with `vmaps.nft` as the only forward filter.
     func host(_ edit: (String) -> String = { $0 }) throws -> DockerHost {
         let nat = DockerRules.state().tables.filter { $0.name == "nat" }
-        let filter = NftablesRulesetParser.parse(edit(try firewallFixture("nft-vmaps.json")))
+        let filter = NftablesRulesetParser.parse(edit(try RecordedFixture.text("firewall/nft-vmaps.json")))
         #expect(filter.problems == [])
         return DockerHost.withRules(FirewallState(tables: nat + filter.tables))
     }

@@ -1,4 +1,5 @@
 import FwdwatchFirewall
+import FwdwatchTestFixtures
 import Foundation
 
 @testable import FwdwatchCore
@@ -6,11 +7,7 @@ import Foundation
 /// Docker 20.10's recorded rules (container 172.17.0.2 published with `-p 10001:80`), read by the real
 /// parser, with helpers to break them the way firewall reloads and operators do.
 enum DockerRules {
-    static let text: String = {
-        let path = String(#filePath.prefix(upTo: #filePath.range(of: "/Support/")!.lowerBound))
-            + "/Fixtures/firewall/docker-20.10/iptables-save.txt"
-        return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-    }()
+    static let text: String = (try? RecordedFixture.text(RecordedFixture.docker2010Rules)) ?? ""
 
     /// The rules, less every line for which `drop` is true, plus `extra` rules placed first in their
     /// table (`(table: "filter", rule: "-A DOCKER-USER -i eth0 -j DROP")` runs before Docker's RETURN).

@@ -1,6 +1,7 @@
 import Foundation
 import FwdwatchFirewall
 import FwdwatchFixtures
+import FwdwatchTestFixtures
 
 @testable import FwdwatchCore
 
@@ -27,18 +28,8 @@ struct StackHost: Sendable {
 
     // MARK: Finding fixtures
 
-    /// Fixtures/stacks, from the test bundle's copy of Fixtures (Bundle.module), or the source tree when the
-    /// bundle has no copy.
-    static let stacksDirectory: URL = {
-        if let resources = Bundle.module.resourceURL {
-            let copied = resources.appendingPathComponent("Fixtures/stacks")
-            if FileManager.default.fileExists(atPath: copied.appendingPathComponent("README.md").path) { return copied }
-        }
-        var url = URL(fileURLWithPath: #filePath)
-        url.deleteLastPathComponent()  // Support
-        url.deleteLastPathComponent()  // FwdwatchCoreTests
-        return url.appendingPathComponent("Fixtures/stacks")
-    }()
+    /// Tests/Fixtures/stacks, through the fixtures' bundle (`RecordedFixture`).
+    static let stacksDirectory: URL = RecordedFixture.url("stacks")
 
     /// Every fixture folder (one with a host.json), sorted.
     static let fixtureNames: [String] = {

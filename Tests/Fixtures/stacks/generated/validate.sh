@@ -8,7 +8,7 @@
 # A tool that refuses a sample fails the script. Run as root after `swift build --build-tests`: ./validate.sh
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../../../../.." && pwd)"
+root="$(cd "$here/../../../.." && pwd)"
 ns="fw-gen-$$"
 trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
 (cd "$root" && FWDWATCH_WRITE_GENERATED="$here" swift test --skip-build --filter "writeSamples" >/dev/null)
