@@ -252,7 +252,7 @@ import Testing
     @Test func shippedAndDocumentedFilesParse() throws {
         let shipped = try String(contentsOfFile: Self.root + "/packaging/fwdwatch.toml", encoding: .utf8)
         #expect(try Self.read(shipped).entries.map(\.key) == [
-            "rules", "interfaces", "bridges", "conntrack", "daemon", "metrics", "repair",
+            "rules", "interfaces", "bridges", "conntrack", "daemon", "metrics", "repair", "drops",
         ])
 
         let page = try String(contentsOfFile: Self.root + "/packaging/man/fwdwatch.toml.5", encoding: .utf8)
