@@ -47,12 +47,27 @@ def container_not_answering(d):
         {"address": "172.17.0.3", "interfaceIndex": 3, "linkAddress": "02:42:ac:11:00:03", "state": "reachable"},
         {"address": "192.0.2.1", "interfaceIndex": 2, "linkAddress": "02:00:c0:00:02:01", "state": "reachable"},
     ]
+def undecided_drop(d):
+    # A DOCKER-USER rule that drops one client network: the model cannot tell whether a client is in it (no
+    # alarm), but the drop probe saw 6 of its SYNs to 10001/tcp die in the forward chain in 10 s.
+    table = next(t for t in d["firewall"]["tables"] if t["name"] == "filter")
+    table["chains"]["DOCKER-USER"]["rules"].insert(0, {
+        "counters": {"bytes": 360, "packets": 6},
+        "match": {"otherConditions": [], "source": {"negated": False, "prefixes": ["198.51.100.0/24"]}},
+        "origin": {"line": 21, "text": "-A DOCKER-USER -s 198.51.100.0/24 -j DROP"},
+        "target": {"drop": {}},
+    })
+    flow = {"beforeDNAT": True, "destination": "192.0.2.10", "destinationPort": 10001, "ingressIndex": 2,
+            "reason": "NETFILTER_DROP", "transport": "tcp"}
+    d["drops"] = {"counts": [{"clients": ["198.51.100.7", "198.51.100.23"], "flow": flow, "lastSeen": 1765000000.0,
+                              "packets": 6}], "seconds": 10.0, "uncounted": 0}
 derive("conntrack-table-near-full", lambda d: d.update(conntrack={"count": 240000, "max": 262144}))
 derive("bridge-nf-call-disabled", lambda d: d.update(bridgeNetfilter={"callIptables": 0, "callIp6tables": 0, "callArptables": 0}))
 derive("in-addr-errors-rising", lambda d: d.update(dropSample={"seconds": 1.0, "inAddrErrors": 40, "forwDatagrams": 0}))
 derive("dnat-target-not-on-bridge", stale_dnat)
 derive("dnat-rule-missing", flushed_dnat)
 derive("dnat-target-not-answering", container_not_answering)
+derive("published-port-dropping", undecided_drop)
 PY
 }
 if [[ ${1:-} == --derive-only ]]; then
