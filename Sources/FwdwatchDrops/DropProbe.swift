@@ -1,5 +1,6 @@
 import CLibbpf
 import FwdwatchCore
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -80,8 +81,7 @@ public final class DropProbe: @unchecked Sendable {
         }
         let namespace = try ownNetworkNamespace()
 
-        fwdwatch_libbpf_quiet()
-        fwdwatch_libbpf_clear()
+        LibbpfMessages.capture()
         let bytes = DropsProgram.object
         var options = bpf_object_open_opts()
         options.sz = MemoryLayout<bpf_object_open_opts>.size
@@ -237,7 +237,7 @@ public final class DropProbe: @unchecked Sendable {
 
     /// libbpf's last message when it said something, else the error's text.
     static func lastMessage(_ error: Int32) -> String {
-        let message = String(cString: fwdwatch_libbpf_last())
+        let message = LibbpfMessages.last
         let text = error > 0 ? String(cString: strerror(error)) : "error \(error)"
         return message.isEmpty ? text : "\(text) (libbpf: \(message))"
     }
@@ -252,6 +252,28 @@ public final class DropProbe: @unchecked Sendable {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+}
+
+/// libbpf's warnings, kept (the last one) for the "cannot load" notice instead of printed on stderr.
+enum LibbpfMessages {
+    private static let lastMessage = Mutex<String>("")
+
+    /// The last warning or error libbpf printed since `capture()`, without its newline.
+    static var last: String { lastMessage.withLock { $0 } }
+
+    /// Routes libbpf's messages here (debug ones are dropped) and forgets the previous one.
+    static func capture() {
+        lastMessage.withLock { $0 = "" }
+        _ = libbpf_set_print { level, format, arguments in
+            guard level != LIBBPF_DEBUG, let format, let arguments else { return 0 }
+            var buffer = [CChar](repeating: 0, count: 512)
+            _ = vsnprintf(&buffer, buffer.count, format, arguments)
+            var text = String(cString: buffer)
+            while text.last == "\n" { text.removeLast() }
+            LibbpfMessages.lastMessage.withLock { $0 = text }
+            return 0
+        }
     }
 }
 

@@ -35,11 +35,12 @@ extension Fwdwatch {
 
         func run() async throws {
             let evaluation: Evaluation
+            var taken: Snapshot
             do {
                 let configuration = try ConfigurationFile.load(path: host.config)
                 // With [drops] enabled, the drop probe watches the same interval as Ip: InAddrErrors.
                 var drops = DropSampling(configuration: configuration, seconds: snapshot == nil ? sample : 0)
-                var taken = try await CommandSupport.snapshot(
+                taken = try await CommandSupport.snapshot(
                     file: snapshot, procRoot: host.procRoot, sample: .milliseconds(Int(sample * 1000)))
                 drops.finish(into: &taken)
                 evaluation = Evaluator(settings: configuration.settings).evaluate(taken)
@@ -53,7 +54,12 @@ extension Fwdwatch {
             }
             switch json ? .json : format {
             case .json:
-                print(try SnapshotFile.encode(CheckResult(evaluation)), terminator: "")
+                var result = CheckResult(evaluation)
+                if let drops = taken.drops {
+                    result.drops = drops
+                    result.dropObservations = DropAttribution.observations(HostView(taken))
+                }
+                print(try SnapshotFile.encode(result), terminator: "")
             case .nagios:
                 print(Report.nagios(evaluation), terminator: "")
             case .text:
@@ -77,6 +83,10 @@ struct CheckResult: Encodable {
     var publishedPorts: [PublishedPortStatus]
     /// Why the published-port rules did not run (the firewall rules could not be read); absent when they ran.
     var firewallUnavailable: String?
+    /// What the drop probe counted over the sample (`[drops] enabled`), every flow; absent when not observed.
+    var drops: DropReading?
+    /// Those drops that hit published ports, by port, ingress and reason; absent when not observed.
+    var dropObservations: [DropObservation]?
 
     init(_ evaluation: Evaluation) {
         status = evaluation.status
