@@ -190,6 +190,19 @@ public final class DaemonMetrics: Sendable {
         }
     }
 
+    /// Adds one sweep's drops of published ports (the observations of that sweep's own reading, not of the
+    /// daemon's one-minute window) to `fwdwatch_dropped_packets_total{port,ingress,reason}`. A series appears
+    /// with the first drop of its port, ingress and reason, and stays.
+    public func recordDrops(_ observations: [DropObservation]) {
+        for observation in observations where observation.count > 0 {
+            registry.counter(
+                Name.droppedPackets,
+                labels: [("port", observation.port), ("ingress", observation.ingress), ("reason", observation.reason)],
+                help: Help.droppedPackets
+            ).increment(by: Int64(clamping: observation.count))
+        }
+    }
+
     /// The wall-clock time now, in seconds since 1970 (the timestamp gauges' unit).
     public static func unixNow() -> Double {
         var now = timespec()
@@ -221,6 +234,7 @@ public final class DaemonMetrics: Sendable {
         public static let publishedPorts = "fwdwatch_published_ports"
         public static let firewallReadable = "fwdwatch_firewall_rules_readable"
         public static let buildInfo = "fwdwatch_build_info"
+        public static let droppedPackets = "fwdwatch_dropped_packets_total"
     }
 
     enum Help {
@@ -241,6 +255,8 @@ public final class DaemonMetrics: Sendable {
         static let publishedPorts = "Published ports, by whether every ingress interface reaches them."
         static let firewallReadable = "1 when the firewall rules could be read (published-port checks on), else 0."
         static let buildInfo = "Always 1; the version label is fwdwatch's version."
+        static let droppedPackets =
+            "Packets to published ports the kernel dropped, by port, ingress interface and drop reason (drop probe, [drops] enabled)."
     }
 }
 
