@@ -6,18 +6,16 @@ package struct ShellResult: Sendable {
     package var stdout: String
     package var stderr: String
 
-    /// The command's peak resident set in KiB (the largest of it and the children it waited for), from wait4(2).
-    package var peakResidentKiB: Int = 0
-    /// User and system CPU seconds of the command and the children it waited for.
+    /// User and system CPU seconds of the command and the children it waited for, from wait4(2). (Not its peak
+    /// RSS: a child spawned from a big process inherits the parent's high-water mark at exec.)
     package var cpuSeconds: Double = 0
 
     package var succeeded: Bool { status == 0 }
 
-    package init(status: Int32, stdout: String, stderr: String, peakResidentKiB: Int = 0, cpuSeconds: Double = 0) {
+    package init(status: Int32, stdout: String, stderr: String, cpuSeconds: Double = 0) {
         self.status = status
         self.stdout = stdout
         self.stderr = stderr
-        self.peakResidentKiB = peakResidentKiB
         self.cpuSeconds = cpuSeconds
     }
 }
@@ -106,10 +104,7 @@ package struct Shell {
         if timedOut {
             throw ShellError(command: args, reason: .timedOut(after: timeout), stdout: stdout, stderr: stderr)
         }
-        let usage = exit.usage
-        let result = ShellResult(
-            status: exit.status, stdout: stdout, stderr: stderr, peakResidentKiB: usage.peakResidentKiB,
-            cpuSeconds: usage.cpuSeconds)
+        let result = ShellResult(status: exit.status, stdout: stdout, stderr: stderr, cpuSeconds: exit.cpuSeconds)
         if check && !result.succeeded {
             throw ShellError(command: args, reason: .exited(status: result.status), stdout: stdout, stderr: stderr)
         }
@@ -206,12 +201,12 @@ private final class ChildExit: @unchecked Sendable {
         return true
     }
 
-    /// Peak RSS (KiB) and CPU seconds of the child, once it exited.
-    var usage: (peakResidentKiB: Int, cpuSeconds: Double) {
+    /// User and system CPU seconds of the child, once it exited.
+    var cpuSeconds: Double {
         lock.lock()
         defer { lock.unlock() }
         func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
-        return (Int(resources.ru_maxrss), seconds(resources.ru_utime) + seconds(resources.ru_stime))
+        return seconds(resources.ru_utime) + seconds(resources.ru_stime)
     }
 
     /// The exit code, or 128 + the signal number when a signal ended the child.

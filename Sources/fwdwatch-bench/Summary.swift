@@ -116,8 +116,9 @@ struct BenchResults {
         return verdicts
     }
 
-    func printTable() {
-        let verdicts = self.verdicts
+    /// The table; `onlyMeasured` leaves out the figures this run did not measure (a single subcommand).
+    func printTable(onlyMeasured: Bool = false) {
+        let verdicts = self.verdicts.filter { !onlyMeasured || $0.measured != "not measured" }
         let width = max(40, verdicts.map(\.figure.count).max() ?? 40)
         let measuredWidth = max(12, verdicts.map(\.measured.count).max() ?? 12)
         say("== issue 12's targets")

@@ -66,7 +66,7 @@ enum Bench {
             results.scale = ScaleBenchmark(options: options).run()
         }
         say()
-        results.printTable()
+        results.printTable(onlyMeasured: command != "all")
         say()
         say("done in \(format((clock.now - start).seconds, 0)) s; load average at the end \(loadAverage())")
         return 0
