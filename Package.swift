@@ -148,6 +148,13 @@ let package = Package(
             name: "FwdwatchMetricsTests",
             dependencies: ["FwdwatchMetrics", "FwdwatchCore", "FwdwatchConfig"]
         ),
+        .testTarget(
+            name: "FwdwatchDaemonTests",
+            dependencies: [
+                "FwdwatchDaemon", "FwdwatchCore", "FwdwatchConfig", "FwdwatchFirewall", "FwdwatchJournal",
+                "FwdwatchMetrics", "FwdwatchNetlink", "FwdwatchProc", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The real kernel, journald, systemd and binary: root, network namespaces, one test at a time.
         .testTarget(
             name: "FwdwatchIntegrationTests",
