@@ -41,3 +41,19 @@ struct DaemonTimers {
         pending.removeAll()
     }
 }
+
+/// The timers the state machine sets; each fires as `.timer(kind)`.
+enum DaemonTimer: Hashable, Sendable, CaseIterable {
+    /// Read what emits no event (/proc, persistent settings; the rules where notifications do not reach).
+    case sweep
+    /// Send WATCHDOG=1 from the next turn.
+    case watchdog
+    /// A burst of nf_tables notifications may be over.
+    case firewallQuiet
+    /// An alert's flap hold or settle time ends.
+    case flapHold
+    /// Look again after a repair (its own netconf event may be coalesced away).
+    case repairFollowUp
+    /// Start a new netlink watcher after the last one ended.
+    case watcherRestart
+}

@@ -429,81 +429,6 @@ private struct EvaluatedTurn {
     var duration: Duration
 }
 
-/// What the next evaluation reads, and what must be forgotten before it.
-private struct HostModel {
-    var netlink: NetlinkState?
-    var proc = ProcState()
-    var lastCounters: (counters: [String: UInt64], at: ContinuousClock.Instant)?
-    var dropSample: DropSample?
-    /// The netfilter rules, as last read.
-    var firewall: FirewallReading?
-    /// The sysctl.d / .network lines bad values come back from, re-read on every sweep and on SIGHUP.
-    var persistentSettings: [PersistentSetting]?
-    /// Whether the kernel has iptables-legacy tables (nil: cannot tell).
-    var legacyTablesInKernel: Bool?
-    /// Bumped whenever the rules (or the settings) change: the evaluation memo is kept while it holds.
-    var rulesVersion = 0
-    /// What of the kernel's cached route answers the next evaluation must drop.
-    var routeAnswers = RouteAnswersValidity.keep
-
-    mutating func netlinkChanged(_ state: NetlinkState) {
-        netlink = state
-        routeAnswers = max(routeAnswers, .checkNetlink)
-    }
-
-    /// Takes a sweep's reading; a failed /proc read keeps the last values and returns why it failed.
-    mutating func apply(_ files: HostFiles, at now: ContinuousClock.Instant) -> String? {
-        // ip rules and sysctls without events (route_localnet, accept_local) change route answers silently.
-        routeAnswers = .dropAll
-        persistentSettings = files.persistentSettings
-        legacyTablesInKernel = files.legacyTables
-        switch files.proc {
-        case .failed(let reason):
-            return reason
-        case .read(let fresh):
-            proc = fresh
-            if let last = lastCounters {
-                dropSample = DropSample(from: last.counters, to: fresh.ipCounters, seconds: (now - last.at).seconds)
-            }
-            lastCounters = (fresh.ipCounters, now)
-            return nil
-        }
-    }
-
-    /// Takes a rules reading; returns whether it differs from the last one.
-    mutating func firewallChanged(_ reading: FirewallReading) -> Bool {
-        guard reading != firewall else { return false }
-        firewall = reading
-        rulesVersion += 1
-        routeAnswers = .dropAll
-        return true
-    }
-
-    func evaluationRequest(settings: Settings) -> EvaluationRequest? {
-        guard let netlink else { return nil }
-        return EvaluationRequest(
-            netlink: netlink, proc: proc, dropSample: dropSample, firewall: firewall,
-            persistentSettings: persistentSettings, settings: settings, rulesVersion: rulesVersion,
-            routeAnswers: routeAnswers)
-    }
-}
-
-/// The timers the state machine sets; each fires as `.timer(kind)`.
-enum DaemonTimer: Hashable, Sendable, CaseIterable {
-    /// Read what emits no event (/proc, persistent settings; the rules where notifications do not reach).
-    case sweep
-    /// Send WATCHDOG=1 from the next turn.
-    case watchdog
-    /// A burst of nf_tables notifications may be over.
-    case firewallQuiet
-    /// An alert's flap hold or settle time ends.
-    case flapHold
-    /// Look again after a repair (its own netconf event may be coalesced away).
-    case repairFollowUp
-    /// Start a new netlink watcher after the last one ended.
-    case watcherRestart
-}
-
 /// Whether nf_tables change notifications can be had.
 enum NotificationAvailability: Sendable, Equatable {
     case available
@@ -514,24 +439,6 @@ enum NotificationAvailability: Sendable, Equatable {
 struct ReloadReading: Sendable {
     var configuration: Result<Configuration, ConfigurationError>
     var persistentSettings: [PersistentSetting]?
-}
-
-/// What `[repair]` is asked to repair after an evaluation.
-struct RepairRequest: Sendable {
-    var findings: [Finding]
-    var allForwarding: Int?
-    var policy: RepairPolicy
-    var settings: Settings
-    /// Seconds since the daemon started.
-    var now: Double
-}
-
-extension ForwardingRepairer {
-    mutating func repair(_ request: RepairRequest) -> Outcome {
-        repair(
-            findings: request.findings, allForwarding: request.allForwarding, policy: request.policy,
-            settings: request.settings, now: request.now)
-    }
 }
 
 extension Configuration {
@@ -545,12 +452,5 @@ extension Configuration {
         if fresh.metrics.listen != metrics.listen { keys.append("metrics.listen") }
         if fresh.metrics.textfileDirectory != metrics.textfileDirectory { keys.append("metrics.textfile-directory") }
         return keys
-    }
-}
-
-extension FirewallReading {
-    /// Whether the reading holds iptables-legacy tables (FirewallReader keeps them only when they hold rules).
-    var holdsLegacyTables: Bool {
-        state?.tables.contains { $0.backend == .iptablesLegacy } ?? false
     }
 }

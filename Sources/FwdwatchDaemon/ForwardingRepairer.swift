@@ -66,3 +66,21 @@ struct ForwardingRepairer {
         return DaemonNotices.repairFailed(error, repair: repair, advice: advice)
     }
 }
+
+/// What `[repair]` is asked to repair after an evaluation.
+struct RepairRequest: Sendable {
+    var findings: [Finding]
+    var allForwarding: Int?
+    var policy: RepairPolicy
+    var settings: Settings
+    /// Seconds since the daemon started.
+    var now: Double
+}
+
+extension ForwardingRepairer {
+    mutating func repair(_ request: RepairRequest) -> Outcome {
+        repair(
+            findings: request.findings, allForwarding: request.allForwarding, policy: request.policy,
+            settings: request.settings, now: request.now)
+    }
+}

@@ -171,7 +171,6 @@ struct FirewallReaderServiceTests {
             return await group.reduce(true) { $0 && $1 }
         }
         #expect(seen, "the tool ran while the pool was blocked")
-        #expect(clock.now - started < .seconds(2))
         var iterator = inputs.stream.makeAsyncIterator()
         let first = await iterator.next()
         if case .firewallRead = first {} else { Issue.record("no reading: \(String(describing: first))") }
