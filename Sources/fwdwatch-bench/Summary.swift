@@ -90,7 +90,8 @@ struct BenchResults {
             let megabytes = idle.residentKiB.map { Double($0) / 1024 }
             verdicts.append(
                 Verdict(
-                    figure: "idle RSS (\(URL(fileURLWithPath: idle.binary).deletingLastPathComponent().lastPathComponent)/fwdwatch)",
+                    figure: idle.binary.contains(".build-deb")
+                        ? "idle RSS (the packaged build, .build-deb)" : "idle RSS (plain release build, Swift runtime shared)",
                     measured: megabytes.map { "\(format($0, 1)) MB" } ?? "failed", target: "< 20 MB", met: megabytes.map { $0 < 20 }))
             verdicts.append(
                 Verdict(
