@@ -21,10 +21,8 @@ set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
 repo=$(pwd)
-
-if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then
-    export PATH="/opt/swift/usr/bin:$PATH"
-fi
+source scripts/lib/common.sh
+use_swift
 
 mode=fuzz
 seconds=60
@@ -58,6 +56,14 @@ declare -A sources=(
     [glob-ipv4]=GlobIPv4FuzzTarget.swift
 )
 shared_sources=(FuzzInput.swift FirewallFuzzUse.swift)
+# Seeds besides the committed Fuzz/corpus/<target>: recorded test fixtures the target parses, read where the tests
+# keep them (globs below the repository) instead of copies: the golden snapshots, the firewall rule sets, /proc.
+declare -A fixture_seeds=(
+    [snapshot]="Tests/FwdwatchIntegrationTests/Golden/*.snapshot.json"
+    [iptables-save]="Tests/Fixtures/firewall/iptables-*-save-c.txt Tests/Fixtures/stacks/docker-20.10/iptables-save*.txt"
+    [nft-json]="Tests/Fixtures/firewall/nft-*.json"
+    [snmp]="Tests/Fixtures/proc-docker-host/proc/net/snmp"
+)
 all_targets=(config snapshot snmp iptables-save nft-json glob-ipv4)
 read -r -a targets <<<"${FUZZ_TARGETS:-${all_targets[*]}}"
 for target in "${targets[@]}"; do
@@ -100,8 +106,10 @@ build() {
     for file in Package.swift Package.resolved; do
         [[ -f $file ]] && cp -p "$file" "$copy/$file"
     done
-    mirror "$repo/Sources" "$copy/Sources"
-    mirror "$repo/Tests" "$copy/Tests"
+    local folder
+    for folder in Sources Tests Plugins; do
+        [[ -d $repo/$folder ]] && mirror "$repo/$folder" "$copy/$folder"
+    done
 
     local target
     for target in "${library_targets[@]}"; do
@@ -144,11 +152,28 @@ if ! build; then
 fi
 [[ $mode == build ]] && { echo "fuzz.sh: built ${targets[*]} in $bin"; exit 0; }
 
+# The read-only seed directories of target $1, in the array `seeds`: Fuzz/corpus/<target> when it exists, and
+# $work/seeds/<target> holding this run's copy of its fixture seeds (libFuzzer reads directories, not globs).
+seed_directories() {
+    local name=$1 file
+    seeds=()
+    [[ -d $repo/Fuzz/corpus/$name ]] && seeds+=("$repo/Fuzz/corpus/$name")
+    [[ -n ${fixture_seeds[$name]:-} ]] || return 0
+    local staged="$work/seeds/$name"
+    rm -rf "$staged" && mkdir -p "$staged"
+    for file in ${fixture_seeds[$name]}; do
+        [[ -f $repo/$file ]] && cp "$repo/$file" "$staged/${file//\//_}"
+    done
+    seeds+=("$staged")
+}
+
 # Runs one target; prints "target runs seconds new crashes" and returns non-zero on a crash.
 run_target() {
     local name=$1
     local corpus="$work/corpus/$name" crashes="$work/crashes/$name" log="$work/logs/$name.log"
     mkdir -p "$corpus" "$crashes" "$(dirname "$log")"
+    local seeds
+    seed_directories "$name"
     local options=(-rss_limit_mb=4096 -timeout=10 -max_len=65536 -print_final_stats=1
         -artifact_prefix="$crashes/")
     [[ -f $repo/Fuzz/dictionaries/$name.dict ]] && options+=(-dict="$repo/Fuzz/dictionaries/$name.dict")
@@ -157,13 +182,13 @@ run_target() {
     touch "$work/logs/$name.started"
     if [[ $mode == replay || $mode == smoke ]]; then
         # Every committed input, once: a crash any of them still causes fails the run.
-        SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$bin/fuzz-$name" "${options[@]}" -runs=0 "$repo/Fuzz/corpus/$name" >"$log" 2>&1
+        SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$bin/fuzz-$name" "${options[@]}" -runs=0 "${seeds[@]}" >"$log" 2>&1
         status=$?
     fi
     if [[ $mode == fuzz || ($mode == smoke && $status -eq 0) ]]; then
         # New coverage goes to the scratch corpus; the committed seeds are read only.
         SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$bin/fuzz-$name" "${options[@]}" -max_total_time="$seconds" \
-            "$corpus" "$repo/Fuzz/corpus/$name" >"$log" 2>&1
+            "$corpus" "${seeds[@]}" >"$log" 2>&1
         status=$?
     fi
     local runs new found
@@ -179,8 +204,8 @@ run_target() {
 }
 
 case $mode in
-    replay) echo "fuzz.sh: replaying Fuzz/corpus" ;;
-    smoke) echo "fuzz.sh: replaying Fuzz/corpus, then fuzzing ${seconds}s per target" ;;
+    replay) echo "fuzz.sh: replaying Fuzz/corpus and the fixture seeds" ;;
+    smoke) echo "fuzz.sh: replaying Fuzz/corpus and the fixture seeds, then fuzzing ${seconds}s per target" ;;
     *) echo "fuzz.sh: fuzzing ${seconds}s per target" ;;
 esac
 failed=()
