@@ -22,20 +22,10 @@ if [[ $(id -u) -ne 0 ]]; then
     exit 77
 fi
 
-packages=(libnl-route-3-dev libsystemd-dev pkg-config iproute2 iptables nftables systemd curl procps time git)
-missing=()
-for package in "${packages[@]}"; do
-    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
-done
-if ((${#missing[@]} > 0)); then
-    echo "installing: ${missing[*]}" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
-
-if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then
-    export PATH="/opt/swift/usr/bin:$PATH"
-fi
+source scripts/lib/common.sh
+# curl reads the daemon's /metrics in the churn (its evaluations); time(1) gives check's peak RSS; git the commit.
+install_missing "${build_packages[@]}" "${runtime_packages[@]}" curl time git
+use_swift
 
 for product in fwdwatch fwdwatch-fixtures fwdwatch-bench; do
     echo "building $product (swift build -c release)" >&2
