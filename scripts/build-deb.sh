@@ -84,7 +84,7 @@ cp packaging/catalog/fwdwatch.catalog "$tree/catalog/"
 cp packaging/fwdwatch.toml "$tree/config/"
 cp packaging/man/fwdwatch.8 packaging/man/fwdwatch.toml.5 "$tree/man/"
 cp packaging/prometheus/fwdwatch-alerts.yml "$tree/prometheus/"
-cp packaging/systemd/repair.conf packaging/systemd/textfile.conf "$tree/examples/"
+cp packaging/systemd/repair.conf packaging/systemd/textfile.conf packaging/systemd/drops.conf "$tree/examples/"
 cp README.md "$tree/"
 # bash-completion files are sourced, not run: no #! line (lintian: bash-completion-with-hashbang).
 "$binary" --generate-completion-script bash | sed '1{/^#!/d}' >"$tree/completions/bash/fwdwatch"

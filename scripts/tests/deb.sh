@@ -117,14 +117,14 @@ for path in ./usr/bin/fwdwatch ./lib/systemd/system/fwdwatch.service ./usr/lib/s
     ./usr/share/bash-completion/completions/fwdwatch ./usr/share/zsh/vendor-completions/_fwdwatch \
     ./usr/share/fish/vendor_completions.d/fwdwatch.fish ./usr/share/fwdwatch/prometheus/fwdwatch-alerts.yml \
     ./usr/share/doc/fwdwatch/copyright ./usr/share/doc/fwdwatch/examples/repair.conf \
-    ./usr/share/doc/fwdwatch/examples/textfile.conf \
+    ./usr/share/doc/fwdwatch/examples/textfile.conf ./usr/share/doc/fwdwatch/examples/drops.conf \
     ./usr/share/doc/fwdwatch/changelog.Debian.gz; do
     if grep -qx -- "$path" <<<"$contents"; then pass "package contains ${path#.}"; else fail "package lacks ${path#.}"; fi
 done
 check "conffiles lists /etc/fwdwatch/fwdwatch.toml" \
     bash -c "dpkg-deb --ctrl-tarfile '$first' | tar -xO ./conffiles | grep -qx /etc/fwdwatch/fwdwatch.toml"
 depends=$(dpkg-deb -f "$first" Depends)
-for library in libnl-route-3-200 libnl-3-200 libsystemd0 libc6; do
+for library in libnl-route-3-200 libnl-3-200 libsystemd0 libbpf1 libc6; do
     if grep -q "$library" <<<"$depends"; then pass "Depends names $library"; else fail "Depends lacks $library: $depends"; fi
 done
 

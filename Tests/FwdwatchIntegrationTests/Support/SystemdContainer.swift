@@ -59,7 +59,8 @@ final class SystemdContainer: @unchecked Sendable {
     ///
     /// - Throws: when nspawn exits early or the system does not come up within `timeout` (the container is
     ///   then killed).
-    init(namespace: NetworkNamespace, binds: [Bind], timeout: Duration = .seconds(60)) throws {
+    /// `nspawnArguments` go to systemd-nspawn before the boot arguments (`--capability=CAP_BPF` ...).
+    init(namespace: NetworkNamespace, binds: [Bind], nspawnArguments: [String] = [], timeout: Duration = .seconds(60)) throws {
         guard let nspawnPath = Self.nspawnPath else { throw ContainerError("systemd-nspawn is not installed") }
         machine = "fwt-\(randomSuffix())"
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("\(machine)-boot")
@@ -81,7 +82,7 @@ final class SystemdContainer: @unchecked Sendable {
                 "--network-namespace-path=\(namespace.path)", "--private-network",
                 "--bind-ro=\(machineIDFile.path):/etc/machine-id", "--bind-ro=/etc/alternatives",
                 "--bind-ro=/etc/ld.so.cache",
-            ] + binds.map(\.argument) + ["systemd.firstboot=off"]
+            ] + binds.map(\.argument) + nspawnArguments + ["systemd.firstboot=off"]
             + Self.maskedUnits.map { "systemd.mask=\($0)" }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = consoleHandle
