@@ -20,20 +20,9 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
-build_tools=(debhelper dpkg-dev fakeroot libnl-route-3-dev libsystemd-dev pkg-config)
-missing=()
-for package in "${build_tools[@]}"; do
-    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
-done
-if ((${#missing[@]} > 0)); then
-    echo "build-deb: installing ${missing[*]}" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
-fi
-
-if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then
-    export PATH="/opt/swift/usr/bin:$PATH"
-fi
+source "$repo/scripts/lib/common.sh"
+install_missing debhelper dpkg-dev fakeroot "${build_packages[@]}"
+use_swift
 
 scratch="$repo/.build-deb"
 if [[ -n ${FWDWATCH_BINARY:-} ]]; then

@@ -8,7 +8,8 @@
 #        scripts/record-fixtures.sh --derive-only          only the cases derived from the healthy recording
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=Tests/FwdwatchIntegrationTests/Golden
+source scripts/lib/common.sh
+out=${GOLDEN_DIR:-Tests/FwdwatchIntegrationTests/Golden}  # GOLDEN_DIR: record elsewhere, to compare
 
 # Cases the kernel cannot be driven into cheaply in a namespace, or whose recording would carry what the
 # healthy one lacks (neighbours), are derived from the healthy recording.
@@ -77,43 +78,15 @@ fi
 
 bin=$(realpath "${1:-.build/debug/fwdwatch}")
 tag=fwrec$$
-host=$tag-host client=$tag-client c1=$tag-c1 c2=$tag-c2
-
-cleanup() { for ns in $host $client $c1 $c2; do ip netns del "$ns" 2>/dev/null || true; done; }
-trap cleanup EXIT
+trap delete_topology EXIT
 
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 build() {
-    cleanup
-    for ns in $host $client $c1 $c2; do
-        ip netns add "$ns"
-        nsx "$ns" ip link set lo up
-        nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-    done
-    # uplink: host eth0 192.0.2.10/24 <-> client 192.0.2.1/24 (the client is also the host's gateway)
-    ip link add eth0 netns $host type veth peer name eth0 netns $client
-    nsx $host ip addr add 192.0.2.10/24 dev eth0
-    nsx $client ip addr add 192.0.2.1/24 dev eth0
-    nsx $host ip link set eth0 up
-    nsx $client ip link set eth0 up
-    nsx $client ip route add 172.17.0.0/16 via 192.0.2.10
-    nsx $host ip route add default via 192.0.2.1 dev eth0
-    # docker0 with two containers
-    nsx $host ip link add docker0 type bridge
-    nsx $host ip addr add 172.17.0.1/16 dev docker0
-    nsx $host ip link set docker0 up
-    local i=1
-    for c in $c1 $c2; do
-        ip link add veth$i netns $host type veth peer name eth0 netns $c
-        nsx $host ip link set veth$i master docker0
-        nsx $host ip link set veth$i up
-        nsx $c ip addr add 172.17.0.$((i + 1))/16 dev eth0
-        nsx $c ip link set eth0 up
-        nsx $c ip route add default via 172.17.0.1
-        i=$((i + 1))
-    done
-    nsx $host sysctl -qw net.ipv4.conf.all.forwarding=1
+    delete_topology
+    # client -- eth0 [host] docker0 -- veth1: 172.17.0.2, veth2: 172.17.0.3 (scripts/lib/common.sh)
+    docker_topology "$tag" 2
+    host=$topology_host client=$topology_client
     nsx $host sysctl -qw net.ipv4.conf.all.rp_filter=2
     nsx $host sysctl -qw net.ipv4.conf.default.rp_filter=2
     for dev in eth0 docker0 veth1 veth2; do nsx $host sysctl -qw net.ipv4.conf.$dev.rp_filter=2; done
@@ -183,5 +156,5 @@ nsx $host ip link set veth1 down; nsx $host ip link set veth2 down
 nsx $host ip link set veth1 up; nsx $host ip link set veth2 up
 sleep 0.5; record bridge-no-carrier
 
-cleanup
+delete_topology
 derive_cases

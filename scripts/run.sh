@@ -4,25 +4,10 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib/common.sh
 
-packages=(libnl-route-3-dev libsystemd-dev pkg-config iproute2 iptables nftables systemd systemd-container procps man-db)
-missing=()
-for package in "${packages[@]}"; do
-    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
-done
-if ((${#missing[@]} > 0)); then
-    if [[ $(id -u) -ne 0 ]]; then
-        echo "missing packages: ${missing[*]} (run as root to install them)" >&2
-        exit 1
-    fi
-    echo "installing: ${missing[*]}" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
-
-if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then
-    export PATH="/opt/swift/usr/bin:$PATH"
-fi
+install_missing "${build_packages[@]}" "${runtime_packages[@]}"
+use_swift
 
 swift build -c release >&2
 exec .build/release/fwdwatch run --log-target console "$@"

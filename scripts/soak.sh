@@ -30,6 +30,7 @@ set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
 repo=$(pwd)
+source scripts/lib/common.sh
 
 duration=60
 seed=$((RANDOM * 32768 + RANDOM))
@@ -55,11 +56,8 @@ fail_setup() { say "SETUP FAILED: $*"; exit 2; }
 
 [[ $(id -u) -eq 0 ]] || { say "skipped: needs root (creates network namespaces)"; exit 0; }
 [[ -x $binary ]] || fail_setup "no fwdwatch binary at $binary (swift build first, or --binary)"
+install_missing iproute2 jq python3 >/dev/null 2>&1
 for tool in ip jq python3; do
-    command -v "$tool" >/dev/null 2>&1 && continue
-    if [[ $tool == jq ]] && command -v apt-get >/dev/null; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q jq >/dev/null 2>&1 || true
-    fi
     command -v "$tool" >/dev/null 2>&1 || fail_setup "$tool is missing"
 done
 
@@ -71,8 +69,6 @@ fi
 mkdir -p "$out"
 RANDOM=$seed
 suffix=$(printf '%04x%04x' $RANDOM $RANDOM)
-ns="fws-$suffix"
-peer="fws-$suffix-peer"
 daemon_pid=""
 listener_pid=""
 failures=()
@@ -80,8 +76,7 @@ failures=()
 cleanup() {
     [[ -n $daemon_pid ]] && kill -0 "$daemon_pid" 2>/dev/null && kill -KILL "$daemon_pid" 2>/dev/null
     [[ -n $listener_pid ]] && kill "$listener_pid" 2>/dev/null
-    ip netns delete "$ns" 2>/dev/null
-    ip netns delete "$peer" 2>/dev/null
+    delete_topology
     rm -f "$out/notify.sock"
 }
 trap cleanup EXIT
@@ -92,19 +87,9 @@ nsip() { ip -n "$ns" "$@" 2>>"$out/churn-errors.log"; }
 
 say "seed $seed, duration ${duration}s, binary $binary, output $out"
 
-# --- the host: uplink eth0 with a default route, docker0 with its subnet ---------------------------------
-{
-    ip netns add "$ns" && ip netns add "$peer" &&
-        ip -n "$ns" link set lo up &&
-        in_ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
-            net.ipv4.conf.all.forwarding=1 net.ipv4.conf.default.forwarding=1 &&
-        ip -n "$ns" link add eth0 type veth peer name eth0 netns "$peer" &&
-        ip -n "$ns" address add 192.0.2.10/24 dev eth0 && ip -n "$ns" link set eth0 up &&
-        ip -n "$peer" link set eth0 up && ip -n "$peer" link set lo up &&
-        ip -n "$ns" route add default via 192.0.2.1 dev eth0 &&
-        ip -n "$ns" link add docker0 type bridge && ip -n "$ns" address add 172.17.0.1/16 dev docker0 &&
-        ip -n "$ns" link set docker0 up
-} || fail_setup "could not build the namespaces"
+# --- the host: uplink eth0 with a default route, docker0 with its subnet and no ports (scripts/lib/common.sh) ---
+docker_topology "fws-$suffix" 0 || fail_setup "could not build the namespaces"
+ns=$topology_host
 
 # --- a notify socket listener, as systemd would be ----------------------------------------------------------
 python3 - "$out/notify.sock" "$out/notify.log" <<'PY' &

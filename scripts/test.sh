@@ -10,39 +10,18 @@
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-
-packages=(libnl-route-3-dev libsystemd-dev pkg-config iproute2 iptables nftables systemd systemd-container procps man-db python3 curl jq docker.io busybox-static podman netavark lxc dnsmasq-base ufw firewalld dbus libvirt-daemon libvirt-clients)
+source scripts/lib/common.sh
 
 step() { printf '\n==> %s\n' "$*"; }
 summary() { printf '\n%s\n' "$*"; }
 
-install_missing_packages() {
-    local missing=()
-    for package in "${packages[@]}"; do
-        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
-    done
-    if ((${#missing[@]} == 0)); then
-        echo "system packages present"
-        return 0
-    fi
-    if [[ $(id -u) -ne 0 ]]; then
-        echo "missing packages: ${missing[*]} (run as root to install them)" >&2
-        return 1
-    fi
-    echo "installing: ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -q &&
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-}
-
 step "system packages"
-if ! install_missing_packages; then
+if ! install_missing "${build_packages[@]}" "${runtime_packages[@]}" "${test_packages[@]}"; then
     summary "test.sh: FAIL (system packages could not be installed)"
     exit 1
 fi
 
-if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then
-    export PATH="/opt/swift/usr/bin:$PATH"
-fi
+use_swift
 if [[ $(id -u) -ne 0 ]]; then
     echo "note: not root; the namespace and journald tests will be skipped" >&2
 fi

@@ -29,6 +29,7 @@ fi
 started=$SECONDS
 stage_started=$SECONDS
 source "$repo/scripts/tests/lib/checks.sh"
+source "$repo/scripts/lib/common.sh"
 stage() {
     echo "   ($((SECONDS - stage_started)) s)"
     stage_started=$SECONDS
@@ -40,12 +41,7 @@ check() { # check DESCRIPTION COMMAND...: passes when the command succeeds.
     if "$@"; then pass "$description"; else fail "$description"; fi
 }
 
-for tool in systemd-nspawn nsenter dpkg-deb; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd-container util-linux >/dev/null
-        break
-    fi
-done
+install_missing systemd-container util-linux dpkg >/dev/null
 
 work=$(mktemp -d /tmp/fwdwatch-debtest.XXXXXX)
 layer="$work/layer"
@@ -128,9 +124,7 @@ for library in libnl-route-3-200 libnl-3-200 libsystemd0 libbpf1 libc6; do
     if grep -q "$library" <<<"$depends"; then pass "Depends names $library"; else fail "Depends lacks $library: $depends"; fi
 done
 
-if ! command -v lintian >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends lintian >/dev/null 2>&1
-fi
+install_missing lintian >/dev/null 2>&1
 if command -v lintian >/dev/null 2>&1; then
     # lintian refuses nothing as root but says it is not recommended; run it as nobody on a readable copy.
     cp "$first" "$work/lintian.deb" && chmod 0755 "$work" && chmod 0644 "$work/lintian.deb"

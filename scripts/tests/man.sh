@@ -23,15 +23,9 @@ fail() {
     echo "FAIL: $*"
 }
 
-if ! command -v man >/dev/null 2>&1 || ! command -v groff >/dev/null 2>&1; then
-    echo "man.sh: installing man-db and groff-base"
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null &&
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends man-db groff-base >/dev/null ||
-        { echo "man.sh: FAIL (cannot install man-db/groff-base)"; exit 1; }
-fi
-if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then
-    export PATH="/opt/swift/usr/bin:$PATH"
-fi
+source scripts/lib/common.sh
+install_missing man-db groff-base || { echo "man.sh: FAIL (cannot install man-db/groff-base)"; exit 1; }
+use_swift
 
 fwdwatch=${FWDWATCH:-$repo/.build/debug/fwdwatch}
 if [[ ! -x $fwdwatch ]]; then

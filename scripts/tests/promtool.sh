@@ -21,6 +21,7 @@ rules=packaging/prometheus/fwdwatch-alerts.yml
 tests=packaging/prometheus/fwdwatch-alerts.test.yml
 
 source "$repo/scripts/tests/lib/checks.sh"
+source "$repo/scripts/lib/common.sh"
 
 if ! promtool=$(bash scripts/promtool.sh); then
     echo "promtool.sh: FAIL (no promtool: scripts/promtool.sh could not find or fetch one)"
@@ -146,8 +147,6 @@ wait_for_exposition() {
 }
 
 # The namespaces and the daemon of real_exposition, removed and stopped (by PID) by cleanup_real, also on exit.
-host=
-peer=
 daemon_pid=
 cleanup_real() {
     if [[ -n $daemon_pid ]]; then
@@ -155,10 +154,7 @@ cleanup_real() {
         wait "$daemon_pid" 2>/dev/null
         daemon_pid=
     fi
-    [[ -n $host ]] && ip netns del "$host" 2>/dev/null
-    [[ -n $peer ]] && ip netns del "$peer" 2>/dev/null
-    host=
-    peer=
+    delete_topology
 }
 trap 'cleanup_real; rm -rf "$scratch"' EXIT
 trap 'exit 1' INT TERM
@@ -179,29 +175,18 @@ real_exposition() {
     fi
     local suffix work
     suffix=$(tr -dc 'a-z0-9' </dev/urandom | head -c 6)
-    host="fwt-alerts-host-$suffix"
-    peer="fwt-alerts-peer-$suffix"
     work="$scratch/real"
     mkdir -p "$work/textfile"
-    local in_host=(ip netns exec "$host")
-    if ! ip netns add "$host" || ! ip netns add "$peer" ||
-        ! ip link add eth0 netns "$host" type veth peer name uplink netns "$peer" ||
-        ! ip link add vethc0ffee netns "$host" type veth peer name container netns "$peer" ||
-        ! "${in_host[@]}" sh -e -c '
-            ip link set lo up
-            ip addr add 192.0.2.10/24 dev eth0 && ip link set eth0 up
-            ip route add default via 192.0.2.1 dev eth0
-            ip link add docker0 type bridge && ip addr add 172.17.0.1/16 dev docker0 && ip link set docker0 up
-            ip link set vethc0ffee master docker0 && ip link set vethc0ffee up
-            for key in all default eth0 docker0 vethc0ffee; do sysctl -q -w net.ipv4.conf.$key.forwarding=1; done
+    # The incident's host (scripts/lib/common.sh): eth0, docker0 with container 172.17.0.2 behind veth1.
+    if ! docker_topology "fwt-alerts-$suffix" 1 ||
+        ! ip netns exec "$topology_host" sh -e -c '
             iptables -t nat -A PREROUTING -i eth0 -p tcp --dport 10001 -j DNAT --to-destination 172.17.0.2:80
-            iptables -t nat -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE' ||
-        ! ip -n "$peer" link set uplink up || ! ip -n "$peer" link set container up ||
-        ! ip -n "$peer" addr add 172.17.0.2/16 dev container; then
+            iptables -t nat -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE'; then
         fail "build the incident's namespaces"
         cleanup_real
         return
     fi
+    local in_host=(ip netns exec "$topology_host")
     printf '[daemon]\nsweep-interval-seconds = 0.5\n[metrics]\ntextfile-directory = "%s"\n' "$work/textfile" \
         >"$work/fwdwatch.toml"
     local prom="$work/textfile/fwdwatch.prom"

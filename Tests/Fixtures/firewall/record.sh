@@ -14,28 +14,26 @@
 # Run as root from this directory: ./record.sh
 set -euo pipefail
 cd "$(dirname "$0")"
+source ../../../scripts/lib/common.sh
 ns="fwrec-$$"
-trap 'ip netns delete "$ns" 2>/dev/null || true' EXIT
+trap delete_topology EXIT
 
 fresh() {
-    ip netns delete "$ns" 2>/dev/null || true
-    ip netns add "$ns"
-    ip -n "$ns" link set lo up
+    fresh_namespace "$ns"
     ip -n "$ns" address add 192.0.2.10/32 dev lo
 }
 # One connection attempt to the published port from the host itself: nat OUTPUT -> DOCKER -> DNAT.
 knock() { ip netns exec "$ns" timeout 2 bash -c 'echo > /dev/tcp/192.0.2.10/10001' 2>/dev/null || true; }
-strip_dates() { sed -E 's/ on [A-Z][a-z]{2} [A-Z][a-z]{2} +[0-9]+ [0-9:]+ [0-9]+$//'; }
 
 fresh
 ip netns exec "$ns" iptables-nft-restore < ../stacks/docker-20.10/iptables-save.txt
 knock
-ip netns exec "$ns" iptables-nft-save -c | strip_dates > iptables-nft-save-c.txt
+ip netns exec "$ns" iptables-nft-save -c | strip_save_dates > iptables-nft-save-c.txt
 
 fresh
 ip netns exec "$ns" iptables-legacy-restore < ../stacks/docker-20.10/iptables-save-userland-proxy-false.txt
 knock
-ip netns exec "$ns" iptables-legacy-save -c | strip_dates > iptables-legacy-save-c.txt
+ip netns exec "$ns" iptables-legacy-save -c | strip_save_dates > iptables-legacy-save-c.txt
 
 fresh
 ip netns exec "$ns" nft -f docker-bridges.nft

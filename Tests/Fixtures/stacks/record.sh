@@ -8,21 +8,17 @@
 # are left as they are. Needs iptables 1.8.9 (nf_tables) and nft 1.0.6 (Debian 12: apt-get install iptables nftables).
 set -euo pipefail
 cd "$(dirname "$0")"
+source ../../../scripts/lib/common.sh
 ns="fw-rec-$$"
-trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
+trap delete_topology EXIT
 
-fresh() {
-    ip netns del "$ns" 2>/dev/null || true
-    ip netns add "$ns"
-    ip -n "$ns" link set lo up
-}
-strip_dates() { sed -E 's/ on [A-Z][a-z]{2} [A-Z][a-z]{2} +[0-9]+ [0-9:]+ [0-9]+$//'; }
+fresh() { fresh_namespace "$ns"; }
 
 for input in */iptables-restore.txt; do
     dir=$(dirname "$input")
     fresh
     ip netns exec "$ns" iptables-nft-restore < "$input"
-    ip netns exec "$ns" iptables-nft-save -c | strip_dates > "$dir/iptables-save.txt"
+    ip netns exec "$ns" iptables-nft-save -c | strip_save_dates > "$dir/iptables-save.txt"
     echo "recorded $dir/iptables-save.txt"
 done
 

@@ -9,20 +9,17 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../../.." && pwd)"
+source "$root/scripts/lib/common.sh"
 ns="fw-gen-$$"
-trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
+trap delete_topology EXIT
 (cd "$root" && FWDWATCH_WRITE_GENERATED="$here" swift test --skip-build --filter "writeSamples" >/dev/null)
 
-fresh() {
-    ip netns del "$ns" 2>/dev/null || true
-    ip netns add "$ns"
-}
-strip_dates() { sed -E 's/ on [A-Z][a-z]{2} [A-Z][a-z]{2} +[0-9]+ [0-9:]+ [0-9]+$//'; }
+fresh() { fresh_namespace "$ns"; }
 
 for sample in docker-20.10-iptables kube-proxy-iptables; do
     fresh
     ip netns exec "$ns" iptables-nft-restore < "$here/$sample.txt"
-    ip netns exec "$ns" iptables-nft-save -c | strip_dates > "$here/$sample.save.txt"
+    ip netns exec "$ns" iptables-nft-save -c | strip_save_dates > "$here/$sample.save.txt"
     echo "iptables-nft-restore accepted $sample.txt ($(grep -c '^\[' "$here/$sample.save.txt") rules)"
 done
 fresh
