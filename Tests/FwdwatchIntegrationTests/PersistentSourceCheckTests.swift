@@ -1,4 +1,5 @@
 import Foundation
+import FwdwatchTestFixtures
 import Testing
 
 /// `fwdwatch check --proc-root ROOT` reads the sysctl.d and .network files below the same root as /proc:
@@ -7,14 +8,12 @@ import Testing
 /// the finding names that file and line.
 @Suite(.enabled(if: isRoot, rootRequired))
 struct PersistentSourceCheckTests {
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent("fwt-persist-\(randomSuffix())").path
+    let tree: ScratchTree
+    var root: String { tree.root }
 
-    func write(_ path: String, _ text: String) throws {
-        let full = root + path
-        try FileManager.default.createDirectory(
-            atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try text.write(toFile: full, atomically: false, encoding: .utf8)
-    }
+    init() throws { tree = try ScratchTree(prefix: "fwt-persist") }
+
+    func write(_ path: String, _ text: String) throws { try tree.write(path, text) }
 
     func check(_ topology: IncidentTopology) throws -> (status: Int32, finding: [String: Any]?) {
         let result = try topology.host.exec(
@@ -28,8 +27,6 @@ struct PersistentSourceCheckTests {
     @Test func checkNamesTheSysctlLineTheZeroComesBackFrom() throws {
         let topology = try IncidentTopology(prefix: "fwt-ps")
         defer { topology.delete() }
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: root) }
         try FileManager.default.createSymbolicLink(atPath: root + "/proc", withDestinationPath: "/proc")
         try write("/etc/sysctl.conf", "net.ipv4.ip_forward = 1\n")
         try write("/etc/sysctl.d/60-uplink.conf", "# written by an old hardening role\nnet.ipv4.conf.eth0.forwarding = 0\n")

@@ -1,5 +1,6 @@
 import Foundation
 import FwdwatchCore
+import FwdwatchTestFixtures
 import Testing
 
 @testable import FwdwatchProc
@@ -155,18 +156,15 @@ struct EffectiveFilesTests {
 
 @Suite("Persistent settings: the reader on a tree")
 struct PersistentSettingsReaderTests {
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent("fwt-persist-\(UUID().uuidString)").path
+    let tree: ScratchTree
+    var root: String { tree.root }
 
-    func write(_ path: String, _ text: String) throws {
-        let full = root + path
-        try FileManager.default.createDirectory(
-            atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try text.write(toFile: full, atomically: false, encoding: .utf8)
-    }
+    init() throws { tree = try ScratchTree(prefix: "fwt-persist") }
+
+    func write(_ path: String, _ text: String) throws { try tree.write(path, text) }
 
     @Test("reads every directory below the root, with overrides, sysctl.conf last and networkd files")
     func readsTree() throws {
-        defer { try? FileManager.default.removeItem(atPath: root) }
         try write("/usr/lib/sysctl.d/50-default.conf", "net.ipv4.conf.*.rp_filter = 2\n")
         try write("/etc/sysctl.d/50-default.conf", "# emptied by the admin\n")
         try write("/run/sysctl.d/60-run.conf", "net.ipv4.conf.eth0.forwarding = 0\n")
@@ -188,7 +186,6 @@ struct PersistentSettingsReaderTests {
 
     @Test("missing directories give nothing; an unreadable file or a directory in its place is skipped")
     func missingAndUnreadable() throws {
-        defer { try? FileManager.default.removeItem(atPath: root) }
         #expect(PersistentSettingsReader(root: root).read().isEmpty)
         try write("/etc/sysctl.d/10-a.conf", "net.ipv4.conf.eth0.forwarding = 0\n")
         try FileManager.default.createDirectory(atPath: root + "/etc/sysctl.d/20-dir.conf", withIntermediateDirectories: true)
