@@ -71,7 +71,7 @@ let package = Package(
             name: "FwdwatchDaemon",
             dependencies: [
                 "FwdwatchCore", "FwdwatchProc", "FwdwatchNetlink", "FwdwatchConfig", "FwdwatchJournal",
-                "FwdwatchFirewall", "FwdwatchMetrics",
+                "FwdwatchFirewall", "FwdwatchMetrics", "FwdwatchDrops",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

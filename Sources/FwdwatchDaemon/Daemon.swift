@@ -58,9 +58,12 @@ public struct Daemon: Service {
     public func run() async throws {
         var machine = DaemonStateMachine(
             configuration: configuration, start: .now, watchdogInterval: notifier.watchdogInterval)
+        // Drop attribution ([drops] enabled): the BPF probe lives as long as the loop; a change needs a restart.
+        let drops = DropProbeHandle.load(configuration)
+        defer { drops?.close() }
         var driver = DaemonDriver(
             outputs: outputs, repairer: ForwardingRepairer(writer: ProcWriter(root: options.procRoot)),
-            hostFiles: HostFileReader(root: options.procRoot), firewall: firewall, watcher: watcher,
+            hostFiles: HostFileReader(root: options.procRoot, drops: drops), firewall: firewall, watcher: watcher,
             timers: DaemonTimers(inputs: inputs), logger: logger)
         let inputs = self.inputs
         let reloads = Task { [options] in

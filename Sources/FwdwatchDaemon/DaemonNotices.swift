@@ -97,6 +97,32 @@ enum DaemonNotices {
             id: JournalMessageID.modelDisagreement, priority: .notice, fields: [("FWDWATCH_DISAGREEMENT", text)])
     }
 
+    // MARK: Drops
+
+    /// `[drops] enabled = true` but the probe cannot load: said once, the daemon runs on without it.
+    static func dropsUnavailable(_ reason: String) -> DaemonNotice {
+        DaemonNotice(
+            "Drop attribution is off: \(reason). fwdwatch runs on without it.", id: JournalMessageID.dropsUnavailable,
+            priority: .warning)
+    }
+
+    /// The kernel dropped packets to a published port (at most once a minute per port, ingress and reason).
+    static func dropsObserved(_ observation: DropObservation) -> DaemonNotice {
+        let packets = observation.count == 1 ? "1 packet" : "\(observation.count) packets"
+        let clients = observation.clients.isEmpty ? "" : " from \(observation.clients.joined(separator: ", "))"
+        let targets = observation.targets.isEmpty ? "" : " (-> \(observation.targets.joined(separator: ", ")))"
+        return DaemonNotice(
+            "Dropped: \(packets)\(clients) to published port \(observation.port)\(targets) on \(observation.ingress), "
+                + "\(DropReasonText.describe(observation.reason)).",
+            id: JournalMessageID.dropsObserved, priority: .warning,
+            fields: [
+                ("FWDWATCH_PORT", observation.port), ("FWDWATCH_INGRESS", observation.ingress),
+                ("FWDWATCH_DROPS", String(observation.count)), ("FWDWATCH_DROP_REASON", observation.reason),
+                ("FWDWATCH_DROP_CLIENTS", observation.clients.joined(separator: ",")),
+                ("FWDWATCH_TARGET", observation.targets.joined(separator: ",")),
+            ])
+    }
+
     /// At most this many new disagreements are logged after one evaluation (all are counted).
     static let disagreementsLoggedPerEvaluation = 10
 

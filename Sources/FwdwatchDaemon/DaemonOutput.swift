@@ -19,6 +19,8 @@ enum DaemonEvent: Sendable {
     case modelDisagreements(Int)
     /// A sweep: re-send what an unreachable journald held back.
     case retryBacklog
+    /// Drops of published ports the probe counted since the last evaluation (for the metrics).
+    case drops([DropObservation])
 }
 
 /// What the daemon tells the service manager.
@@ -62,7 +64,7 @@ struct AlertSinkOutput: DaemonOutput {
         case .transitions(let transitions): sink.emit(transitions)
         case .notice(let notice): sink.notice(notice)
         case .retryBacklog: sink.retryBacklog()
-        case .systemd, .evaluated, .netlinkEvents, .netlinkResynced, .swept, .modelDisagreements: break
+        case .systemd, .evaluated, .netlinkEvents, .netlinkResynced, .swept, .modelDisagreements, .drops: break
         }
         return []
     }
@@ -113,6 +115,8 @@ struct MetricsOutput: DaemonOutput {
                 firewallRulesReadable: sweep.firewallRulesReadable)
         case .modelDisagreements(let count):
             metrics.recordModelDisagreements(count)
+        case .drops(let observations):
+            metrics.recordDrops(observations)
         case .transitions, .notice, .systemd, .retryBacklog:
             break
         }

@@ -110,6 +110,12 @@ struct DaemonStateMachine {
     private var reportedDisagreements: Set<String> = []
     private var receiveBufferSize: Int?
     private var counts = Counts()
+    /// Why the drop probe is off, once said (it is said again only for another reason).
+    private var reportedDropsUnavailable: String?
+    /// When each (port, ingress, reason) last had a drop notice, in seconds since start.
+    private var dropNotices: [String: Double] = [:]
+    /// A port, ingress and reason that keeps dropping gets a notice at most this often.
+    static let dropNoticeInterval = 60.0
 
     private struct Counts {
         var evaluations = 0
@@ -264,6 +270,10 @@ struct DaemonStateMachine {
     private mutating func hostFilesRead(_ files: HostFiles, now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []
         if let failure = host.apply(files, at: now) { actions.append(.log(DaemonNotices.procReadFailed(failure))) }
+        if case .unavailable(let reason)? = files.drops, reason != reportedDropsUnavailable {
+            reportedDropsUnavailable = reason
+            actions.append(.publish(.notice(DaemonNotices.dropsUnavailable(reason))))
+        }
         let sweep = SweepRecord(
             duration: files.duration, dropSample: host.dropSample, inAddrErrors: host.proc.ipCounters["InAddrErrors"],
             firewallRulesReadable: host.firewall?.unavailableReason == nil)
@@ -351,6 +361,7 @@ struct DaemonStateMachine {
             return []
         }
         host.routeAnswers = .keep
+        host.newDrops = nil  // handed to this evaluation: noticed and counted once
         return [.evaluate(request)]
     }
 
@@ -368,6 +379,7 @@ struct DaemonStateMachine {
             actions.append(.publish(.notice(DaemonNotices.modelDisagreement(text))))
         }
         actions.append(.publish(.modelDisagreements(disagreements.count)))
+        actions += dropsObserved(outcome.newDropObservations, now: now)
         let turn = EvaluatedTurn(evaluation: outcome.evaluation, transitions: transitions, duration: outcome.duration)
         guard configuration.repair.forwarding else { return actions + finishTurn(turn, repairs: nil, now: now) }
         pendingTurn = turn
@@ -420,6 +432,23 @@ struct DaemonStateMachine {
     }
 
     private func seconds(_ instant: ContinuousClock.Instant) -> Double { (instant - start).seconds }
+
+    /// New drops of published ports: counted in the metrics, and a notice naming the clients, the port, the
+    /// ingress and the kernel's reason, at most once a minute for each port, ingress and reason (the findings
+    /// carry the drops as evidence too, but an alert already raised is not logged again).
+    private mutating func dropsObserved(_ observations: [DropObservation], now: ContinuousClock.Instant) -> [Action] {
+        guard !observations.isEmpty else { return [] }
+        var actions: [Action] = [.publish(.drops(observations))]
+        let time = seconds(now)
+        for observation in observations {
+            let key = "\(observation.port) \(observation.ingress) \(observation.reason)"
+            if let last = dropNotices[key], time - last < Self.dropNoticeInterval { continue }
+            dropNotices[key] = time
+            actions.append(.publish(.notice(DaemonNotices.dropsObserved(observation))))
+        }
+        if dropNotices.count > 10_000 { dropNotices = dropNotices.filter { time - $0.value < Self.dropNoticeInterval } }
+        return actions
+    }
 }
 
 /// An evaluation waiting for its repairs.
@@ -451,6 +480,7 @@ extension Configuration {
         if fresh.daemon.logTarget != daemon.logTarget { keys.append("daemon.log-target") }
         if fresh.metrics.listen != metrics.listen { keys.append("metrics.listen") }
         if fresh.metrics.textfileDirectory != metrics.textfileDirectory { keys.append("metrics.textfile-directory") }
+        if fresh.drops.enabled != drops.enabled { keys.append("drops.enabled") }
         return keys
     }
 }

@@ -13,6 +13,10 @@ struct EvaluationRequest: Sendable {
     var settings: Settings
     var rulesVersion: Int
     var routeAnswers: RouteAnswersValidity
+    /// The drop probe's last minute (the snapshot's `drops`); nil when drop attribution is off or unavailable.
+    var drops: DropReading? = nil
+    /// Drops no evaluation has seen yet: attributed to published ports for the notices and the metrics.
+    var newDrops: DropReading? = nil
 }
 
 /// Which of the kernel's cached route answers still hold, from least to most forgotten.
@@ -36,6 +40,8 @@ struct EvaluationOutcome: Sendable {
     var newRouteLookupFailure: String?
     /// Questions put to the kernel since the daemon started.
     var routeQuestionsAsked: Int
+    /// The request's `newDrops` that hit published ports, by port, ingress and reason.
+    var newDropObservations: [DropObservation] = []
 }
 
 /// Evaluates the live model, keeping what one evaluation leaves for the next: the `EvaluationMemo` (rule
@@ -59,13 +65,23 @@ struct EvaluationSession {
         var snapshot = SnapshotAssembler.assemble(
             netlink: request.netlink, proc: request.proc, dropSample: request.dropSample, firewall: request.firewall)
         snapshot.persistentSettings = request.persistentSettings
+        snapshot.drops = request.drops
         evaluator.settings = request.settings
         snapshot.routeDecisions = await routeAnswers.decisions(
             for: snapshot, settings: request.settings, memo: &memo, rulesVersion: request.rulesVersion)
         let evaluation = evaluator.evaluate(snapshot, memo: &memo, rulesVersion: request.rulesVersion)
+        var observations: [DropObservation] = []
+        if let fresh = request.newDrops, !fresh.counts.isEmpty {
+            // The ports only (the memo has them): the paths were walked by the evaluation.
+            var sweep = snapshot
+            sweep.drops = fresh
+            let view = HostView(
+                sweep, settings: request.settings, memo: &memo, rulesVersion: request.rulesVersion, walkPaths: false)
+            observations = DropAttribution.observations(view)
+        }
         return EvaluationOutcome(
             evaluation: evaluation, allForwarding: snapshot.ipv4Conf["all"]?.forwarding,
             duration: .now - started, newRouteLookupFailure: routeAnswers.takeNewFailure(),
-            routeQuestionsAsked: routeAnswers.questionsAsked)
+            routeQuestionsAsked: routeAnswers.questionsAsked, newDropObservations: observations)
     }
 }

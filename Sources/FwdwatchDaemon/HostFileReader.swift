@@ -19,6 +19,8 @@ struct HostFiles: Sendable {
     /// Whether the kernel has iptables-legacy (x_tables) tables; nil when that cannot be told.
     var legacyTables: Bool?
     var duration: Duration
+    /// The drop probe's reading since the last sweep; nil when drop attribution is off.
+    var drops: DropProbeState? = nil
 }
 
 /// Reads, on the loop's task (small files only): /proc, the sysctl.d and .network files, and whether
@@ -26,10 +28,13 @@ struct HostFiles: Sendable {
 struct HostFileReader: Sendable {
     let procReader: ProcReader
     let persistentSettingsReader: PersistentSettingsReader
+    /// The drop probe, when `[drops] enabled = true` (loaded or not).
+    let drops: DropProbeHandle?
 
-    init(root: String) {
+    init(root: String, drops: DropProbeHandle? = nil) {
         procReader = ProcReader(root: root)
         persistentSettingsReader = PersistentSettingsReader(root: root)
+        self.drops = drops
     }
 
     func read() -> HostFiles {
@@ -42,7 +47,7 @@ struct HostFileReader: Sendable {
         }
         return HostFiles(
             proc: proc, persistentSettings: persistentSettingsReader.read(), legacyTables: legacyTables(),
-            duration: .now - started)
+            duration: .now - started, drops: drops?.read())
     }
 
     /// Reads `proc/net/ip_tables_names`: the x_tables tables of this network namespace, which only

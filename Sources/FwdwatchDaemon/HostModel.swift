@@ -19,6 +19,13 @@ struct HostModel {
     var rulesVersion = 0
     /// What of the kernel's cached route answers the next evaluation must drop.
     var routeAnswers = RouteAnswersValidity.keep
+    /// The drop probe's readings of the last minute (the snapshot's `drops`: a finding keeps its drops between
+    /// two retransmitted SYNs), and those no evaluation has seen yet (for the notices and the metrics).
+    var dropWindow = DropWindow(length: 60)
+    var newDrops: DropReading?
+    private var dropClock: ContinuousClock.Instant?
+    /// When the last reading was added, in seconds since the first.
+    private var lastDropTime = 0.0
 
     mutating func netlinkChanged(_ state: NetlinkState) {
         netlink = state
@@ -31,6 +38,19 @@ struct HostModel {
         routeAnswers = .dropAll
         persistentSettings = files.persistentSettings
         legacyTablesInKernel = files.legacyTables
+        if case .reading(let reading)? = files.drops {
+            let origin = dropClock ?? now
+            dropClock = origin
+            lastDropTime = (now - origin).seconds
+            dropWindow.add(reading, at: lastDropTime)
+            if !reading.counts.isEmpty {
+                var pending = newDrops ?? DropReading(seconds: 0)
+                pending.seconds += reading.seconds
+                pending.counts += reading.counts
+                pending.uncounted += reading.uncounted
+                newDrops = pending
+            }
+        }
         switch files.proc {
         case .failed(let reason):
             return reason
@@ -58,7 +78,8 @@ struct HostModel {
         return EvaluationRequest(
             netlink: netlink, proc: proc, dropSample: dropSample, firewall: firewall,
             persistentSettings: persistentSettings, settings: settings, rulesVersion: rulesVersion,
-            routeAnswers: routeAnswers)
+            routeAnswers: routeAnswers, drops: dropWindow.reading(at: lastDropTime),
+            newDrops: newDrops)
     }
 }
 

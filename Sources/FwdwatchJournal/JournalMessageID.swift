@@ -31,6 +31,13 @@ public enum JournalMessageID {
     /// decided. Each distinct disagreement is logged once: it is a bug report in waiting.
     public static let modelDisagreement = "9c29dd336e5f4847ba7576ca491be9d1"
 
+    /// Drop attribution is enabled but its BPF probe cannot load (no CAP_BPF/CAP_PERFMON, no BTF, an old
+    /// kernel): logged once; the daemon runs on without it.
+    public static let dropsUnavailable = "d9e3a47e4a0c47318b05e656f29ffaad"
+    /// The kernel dropped packets to a published port: the clients, the port, the ingress and the reason
+    /// (at most once a minute for each port, ingress and reason).
+    public static let dropsObserved = "b5bccef21c674e12bc2b7f7a0bc437cd"
+
     /// Every notice id with a short name, for the catalog test and `fwdwatch` documentation.
     public static let all: [(name: String, id: String)] = [
         ("started", started),
@@ -45,6 +52,8 @@ public enum JournalMessageID {
         ("repairLimitReached", repairLimitReached),
         ("repairFailed", repairFailed),
         ("modelDisagreement", modelDisagreement),
+        ("dropsUnavailable", dropsUnavailable),
+        ("dropsObserved", dropsObserved),
     ]
 
     /// The MESSAGE_ID an alert transition is logged with.

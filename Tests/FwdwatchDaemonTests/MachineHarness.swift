@@ -52,14 +52,15 @@ struct MachineHarness {
     @discardableResult
     mutating func answerEvaluation(
         findings: [Finding] = [], allForwarding: Int? = 1, modelDisagreements: [String] = [],
-        routeLookupFailure: String? = nil
+        routeLookupFailure: String? = nil, dropObservations: [DropObservation] = []
     ) -> [DaemonStateMachine.Action] {
         send(
             .evaluated(
                 EvaluationOutcome(
                     evaluation: Evaluation(findings: findings, modelDisagreements: modelDisagreements),
                     allForwarding: allForwarding, duration: .milliseconds(1),
-                    newRouteLookupFailure: routeLookupFailure, routeQuestionsAsked: 7)))
+                    newRouteLookupFailure: routeLookupFailure, routeQuestionsAsked: 7,
+                    newDropObservations: dropObservations)))
     }
 }
 

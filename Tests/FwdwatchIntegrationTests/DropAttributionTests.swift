@@ -1,4 +1,5 @@
 import Foundation
+import FwdwatchJournal
 import FwdwatchTestFixtures
 import Testing
 
@@ -264,6 +265,66 @@ struct DropAttributionTests {
         let ourCounts = (ourDocument["drops"] as? [String: Any])?["counts"] as? [Any]
         #expect(ourCounts?.isEmpty == true, "\(ourDocument["drops"] ?? "no drops")")
         #expect((ourDocument["findings"] as? [Any])?.isEmpty == true)
+    }
+
+    static let daemonConfig = "[drops]\nenabled = true\n[daemon]\nsweep-interval-seconds = 1\nflap-hold-seconds = 0\n"
+
+    @Test("the daemon: in the incident a notice names the client, the port, the ingress and the reason within a sweep")
+    func daemonIncident() throws {
+        let (topology, server) = try Self.dockerHost()
+        defer {
+            server.stop()
+            topology.delete()
+        }
+        let daemon = try DaemonProcess(namespace: topology.host, configText: Self.daemonConfig)
+        defer { daemon.stop() }
+        #expect(daemon.waitUntilStarted(), "stderr: \(daemon.stderr)")
+        #expect(!daemon.notices.contains { $0["message_id"] as? String == JournalMessageID.dropsUnavailable })
+        try topology.host.setSysctl("net.ipv4.conf.eth0.forwarding", "0")
+        #expect(daemon.waitForAlert("raised", rule: "interface-forwarding-disabled", subject: "eth0") != nil)
+        let mark = daemon.count
+        let sent = ContinuousClock.now
+        try topology.client.exec(
+            ["curl", "-s", "-o", "/dev/null", "--max-time", "1", "http://192.0.2.10:10001/"], check: false)
+        let notice = daemon.waitFor(from: mark, timeout: .seconds(5)) {
+            $0["message_id"] as? String == JournalMessageID.dropsObserved
+        }
+        let seen = ContinuousClock.now - sent
+        let fields = try #require(notice?["fields"] as? [String: String], "\(daemon.all.suffix(5))")
+        print("DropAttributionTests: SYN sent -> drop notice in \(seen) (sweep 1 s)")
+        #expect(seen < .seconds(2.5), "within one sweep (1 s) of the first SYN, plus the curl's own second")
+        #expect(fields["FWDWATCH_PORT"] == "10001/tcp")
+        #expect(fields["FWDWATCH_INGRESS"] == "eth0")
+        #expect(fields["FWDWATCH_DROP_REASON"] == "IP_INADDRERRORS")
+        #expect(fields["FWDWATCH_DROP_CLIENTS"] == IncidentTopology.clientAddress)
+    }
+
+    @Test("the daemon: a drop no rule models raises published-port-dropping from its victims, and it resolves")
+    func daemonUnmodelledDrop() throws {
+        let (topology, server) = try Self.dockerHost()
+        defer {
+            server.stop()
+            topology.delete()
+        }
+        let daemon = try DaemonProcess(namespace: topology.host, configText: Self.daemonConfig)
+        defer { daemon.stop() }
+        #expect(daemon.waitUntilStarted(), "stderr: \(daemon.stderr)")
+        try topology.host.exec(
+            ["iptables", "-I", "DOCKER-USER", "-m", "statistic", "--mode", "random", "--probability", "1", "-j", "DROP"])
+        try topology.client.exec(
+            ["curl", "-s", "-o", "/dev/null", "--max-time", "2", "http://192.0.2.10:10001/"], check: false)
+        let raised = try #require(
+            daemon.waitForAlert("raised", rule: "published-port-dropping", subject: "10001/tcp", timeout: .seconds(5)),
+            "\(daemon.all.suffix(5))")
+        let evidence = raised["evidence"] as? [String: String] ?? [:]
+        #expect(evidence["drop_reason"] == "NETFILTER_DROP")
+        #expect(evidence["drop_clients"] == IncidentTopology.clientAddress)
+        // No more drops: after the minute the window holds, it resolves.
+        try topology.host.exec(
+            ["iptables", "-D", "DOCKER-USER", "-m", "statistic", "--mode", "random", "--probability", "1", "-j", "DROP"])
+        #expect(
+            daemon.waitForAlert("resolved", rule: "published-port-dropping", subject: "10001/tcp", timeout: .seconds(75))
+                != nil)
     }
 
     @Test("without CAP_BPF the probe says once why it is off, and check runs on")
