@@ -29,6 +29,8 @@ public struct HostView: Sendable {
     let ruleIndex: RuleSetIndex?
     /// Forward-chain verdicts already walked for this rule set (shared through `EvaluationMemo`).
     let forwardHops: ForwardHopCache
+    /// Findings of rules that read only the rules and the topology (shared through `EvaluationMemo`).
+    let topologyFindings: FindingsCache
     /// Every address the host holds (the local table's view: what `addrtype LOCAL` matches).
     public let localAddresses: Set<UInt32>
     /// Main-table routes by prefix length, then network: a longest-prefix lookup is 33 probes.
@@ -39,6 +41,12 @@ public struct HostView: Sendable {
     private let neighboursByKey: [String: Neighbour]
     /// The kernel's answers, by question.
     let routeAnswers: [RouteQuestion: RouteAnswer]
+    /// Interfaces from which the kernel refuses every forwarding question it was asked with EHOSTUNREACH
+    /// (forwarding is off there): a path from them that the model breaks at a forwarding sysctl needs no
+    /// per-port look at the answers, the kernel agrees for every port.
+    let kernelRefusesForwarding: Set<String>
+    /// The forwarding hops of every ingress interface (`ingressForwardingHops(of:)`), by ifindex.
+    var forwardingHopsByIngress: [Int32: (hops: [PathHop], broken: Bool)] = [:]
     /// The representative clients of every ingress interface (`clients(of:)`), by ifindex.
     var clientsByIngress: [Int32: [RepresentativeClient]] = [:]
     /// `forwardClients(of:)` of every ingress interface, by ifindex.
@@ -106,9 +114,9 @@ public struct HostView: Sendable {
         var neighbours: [String: Neighbour] = [:]
         for entry in snapshot.neighbours ?? [] { neighbours["\(entry.interfaceIndex) \(entry.address)"] = entry }
         neighboursByKey = neighbours
-        var answers: [RouteQuestion: RouteAnswer] = [:]
-        for decision in snapshot.routeDecisions ?? [] { answers[decision.question] = decision.answer }
-        routeAnswers = answers
+        let answers = HostView.routeAnswerIndex(snapshot.routeDecisions ?? [], memo: &memo)
+        routeAnswers = answers.answers
+        kernelRefusesForwarding = answers.refusing
 
         var ports: [Int32: [Link]] = [:]
         for link in snapshot.links {
@@ -121,32 +129,51 @@ public struct HostView: Sendable {
             .sorted { $0.name < $1.name }
         let reusable = rulesVersion != nil && memo.rulesVersion == rulesVersion && (memo.ruleIndex != nil) == (snapshot.firewall != nil)
         if !reusable {
-            memo = EvaluationMemo()
+            memo = EvaluationMemo(keepingRouteAnswersOf: memo)
             memo.rulesVersion = rulesVersion
             memo.ruleIndex = snapshot.firewall.map(RuleSetIndex.init)
         }
         ruleIndex = memo.ruleIndex
         forwardHops = memo.forwardHops
         let topology = HostView.topologyKey(snapshot, settings: settings)
+        if !reusable || memo.topologyKey != topology || memo.ports == nil { memo.topologyFindings = FindingsCache() }
+        topologyFindings = memo.topologyFindings
         var portsReused = false
         if reusable, memo.topologyKey == topology, let known = memo.ports {
             portsReused = true
             publishedPorts = known.ports
             portIngresses = known.ingresses.map { indexes in indexes.compactMap { byIndex[$0] } }
-            indexPorts()
+            if let index = memo.portIndex {
+                portsByTarget = index.byTarget
+                subjectCounts = index.subjectCounts
+            } else {
+                indexPorts()
+            }
         } else {
             discoverPorts()
             memo.topologyKey = topology
             memo.ports = (publishedPorts, portIngresses.map { $0.map(\.index) })
         }
+        memo.portIndex = (portsByTarget, subjectCounts)
         for link in ingressInterfaces { clientsByIngress[link.index] = findClients(of: link) }
         for link in ingressInterfaces { forwardClientsByIngress[link.index] = forwardClients(of: link) }
+        for link in ingressInterfaces { forwardingHopsByIngress[link.index] = ingressForwardingHops(of: link) }
         guard walkPaths else { return }
         // After a change that only touches some interfaces' sysctls or route answers (a netconf event),
         // only the paths through those interfaces are walked again; the others are the last evaluation's.
         let unfilteredIngresses = portIngresses
-        let prior = portsReused ? memo.walked : nil
-        let changed = prior.flatMap { HostView.changedInterfaces(from: $0.snapshot, to: snapshot) }
+        var prior: (snapshot: Snapshot, paths: [[PortPath]], disagreements: [[String]])?
+        var changed: Set<String>?
+        if portsReused {
+            for walk in memo.walks {
+                guard let difference = HostView.changedInterfaces(from: walk.snapshot, to: snapshot) else { continue }
+                if changed == nil || difference.count < changed!.count {
+                    prior = walk
+                    changed = difference
+                }
+                if difference.isEmpty { break }
+            }
+        }
         var disagreements: [[String]] = []
         var paths: [[PortPath]] = []
         paths.reserveCapacity(publishedPorts.count)
@@ -176,7 +203,53 @@ public struct HostView: Sendable {
         }
         portPaths = paths
         modelDisagreements = disagreements.flatMap { $0 }
-        memo.walked = (snapshot, paths, disagreements)
+        if !portsReused { memo.walks = [] }
+        memo.walks.insert((snapshot, paths, disagreements), at: 0)
+        if memo.walks.count > EvaluationMemo.walksKept { memo.walks.removeLast() }
+    }
+
+    /// The kernel's answers by question, and the interfaces it refuses every forwarding question from;
+    /// kept in `memo` and updated in place when only some answers changed (after a flip, the answers
+    /// for one interface), so an evaluation does not hash tens of thousands of questions again.
+    static func routeAnswerIndex(
+        _ decisions: [RouteDecision], memo: inout EvaluationMemo
+    ) -> (answers: [RouteQuestion: RouteAnswer], refusing: Set<String>) {
+        if let known = memo.routeAnswers, known.decisions == decisions { return (known.answers, known.refusing) }
+        var answers: [RouteQuestion: RouteAnswer]
+        if var known = memo.routeAnswers, known.decisions.count == decisions.count {
+            memo.routeAnswers = nil  // so the dictionary below is updated in place, not copied
+            answers = known.answers
+            known.answers = [:]
+            for (old, new) in zip(known.decisions, decisions) where old != new {
+                if old.question != new.question { answers.removeValue(forKey: old.question) }
+                answers[new.question] = new.answer
+            }
+        } else {
+            answers = Dictionary(decisions.map { ($0.question, $0.answer) }, uniquingKeysWith: { _, last in last })
+        }
+        // An interface is refusing while every forwarding answer from it is EHOSTUNREACH. The decisions come
+        // grouped by interface: look its state up only when the interface changes.
+        var refusing: [String: Bool] = [:]
+        var current = ""
+        var state: Bool?
+        func flush() { if let state, !current.isEmpty { refusing[current] = (refusing[current] ?? true) && state } }
+        for decision in decisions where !decision.question.isOutputLookup {
+            if decision.question.inputInterface != current {
+                flush()
+                current = decision.question.inputInterface
+                state = nil
+            }
+            if state == false { continue }
+            switch decision.answer {
+            case .error(let errno, _) where errno == "EHOSTUNREACH": state = true
+            case .route(let type, _, _) where type == "local": continue  // for the host itself, not forwarded
+            default: state = false
+            }
+        }
+        flush()
+        let result = Set(refusing.filter(\.value).keys)
+        memo.routeAnswers = (decisions, answers, result)
+        return (answers, result)
     }
 
     /// The interfaces whose sysctls or route answers differ between two snapshots of the same rules and
@@ -200,6 +273,12 @@ public struct HostView: Sendable {
             changed.insert(b.question.inputInterface)
         }
         return changed
+    }
+
+    /// The findings of `rule`, computed once while the rules, links, addresses and published ports stay the
+    /// same: for rules that read nothing else (no sysctl, route, neighbour or kernel answer).
+    func remembered(_ rule: RuleID, _ compute: () -> [Finding]) -> [Finding] {
+        topologyFindings.findings(rule, compute: compute)
     }
 
     // MARK: Links

@@ -22,8 +22,8 @@ struct EvaluationTimings {
         let evaluator = Evaluator()
         let view = HostView(snapshot)
         let ingress = view.portIngresses.first?.first?.name ?? "eth0"
-        var flipped = snapshot
-        flipped.ipv4Conf[ingress, default: InterfaceConf()].forwarding = 0
+        // What the daemon sees after the flip: the sysctl and the kernel's new answers for that ingress.
+        let flipped = snapshot.forwardingSwitchedOff(on: ingress)
 
         var ports = 0
         let cold = timeRuns(runs) {
@@ -83,8 +83,7 @@ struct EvaluationTimings {
         }
         if arguments.count > 2 && arguments[2] == "warm" {
             let ingress = HostView(snapshot).portIngresses.first?.first?.name ?? "eth0"
-            var flipped = snapshot
-            flipped.ipv4Conf[ingress, default: InterfaceConf()].forwarding = 0
+            let flipped = snapshot.forwardingSwitchedOff(on: ingress)
             let evaluator = Evaluator()
             var memo = EvaluationMemo()
             var toggle = false

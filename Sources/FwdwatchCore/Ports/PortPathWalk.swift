@@ -80,6 +80,15 @@ extension HostView {
     /// kernel was asked (`Snapshot.routeDecisions`), its answer decides the routing hops; a hop where
     /// the hand model and the kernel disagree is said so in `disagreements`.
     func path(of port: PublishedPort, from ingress: Link, disagreements: inout [String]) -> PortPath {
+        // Forwarding off on the ingress (or everywhere), and the kernel agrees for every question from it:
+        // the path is the ingress's own forwarding hops, shared by every port that comes in there (on an
+        // uplink with 10,000 ports, a flip costs one walk, not 10,000).
+        if let early = forwardingHopsByIngress[ingress.index], early.broken,
+            routeAnswers.isEmpty || kernelRefusesForwarding.contains(ingress.name),
+            preroutingHop(port, from: ingress) == nil
+        {
+            return PortPath(port: port, ingress: ingress.name, egress: nil, hops: early.hops)
+        }
         var path = PortPath(port: port, ingress: ingress.name, egress: nil, hops: [])
         let target = port.targetAddress
         let kernel = target.flatMap { kernelVerdict(port: port, target: $0, ingress: ingress) }
@@ -222,6 +231,23 @@ extension HostView {
         return path
     }
 
+    /// The hops every path from `ingress` starts with after the prerouting chains: forwarding in `all`
+    /// and on the ingress itself, as the model sees them (no kernel answers), up to the first broken one.
+    func ingressForwardingHops(of ingress: Link) -> (hops: [PathHop], broken: Bool) {
+        let all = allConf?.forwarding
+        let global = PathHop(
+            name: .ipForwarding, passes: all.map { $0 == 1 }, detail: "net.ipv4.conf.all.forwarding=\(all.map(String.init) ?? "unknown")",
+            fix: all.map { $0 == 1 } == false ? "sysctl -w net.ipv4.ip_forward=1" : nil)
+        guard global.passes != false else { return ([global], true) }
+        let key = HostView.sysctlKey(ingress.name, "forwarding")
+        let value = conf(ingress)?.forwarding
+        let passes = value.map { $0 == 1 }
+        let own = PathHop(
+            name: .ingressForwarding, passes: passes, detail: "\(key)=\(value.map(String.init) ?? "unknown")",
+            fix: passes == false ? "sysctl -w \(key)=1" + lastingFix(setting: "forwarding", on: ingress.name, good: 1) : nil)
+        return ([global, own], own.passes == false)
+    }
+
     /// "; to make it last, ..." when a configuration file sets `setting` of `interface` to a value other
     /// than `good` again (sysctl.d, networkd); empty otherwise.
     func lastingFix(setting: String, on interface: String, good: Int) -> String {
@@ -237,7 +263,9 @@ extension HostView {
         // (netavark's `-s 10.88.0.0/16 -j ACCEPT`, an operator's allow-list) is decided, not guessed.
         let (clients, clientsKey) = forwardClients(of: ingress)
         let local = localAddresses.contains(target.value)
-        let key = "\(port.target) \(port.transport) \(port.destinationPort) \(ingress.name) \(egress.name) \(local) \(clientsKey)"
+        let key = ForwardHopCache.Key(
+            prerouting: false, destination: target.value, transport: port.transport, port: port.destinationPort,
+            ingress: ingress.index, egress: egress.index, local: local, clients: clientsKey)
         if let known = forwardHops.hop(key) { return known }
         let sources: [RepresentativeClient?] = clients.isEmpty ? [nil] : clients
         let walks = sources.map { client in
@@ -267,7 +295,9 @@ extension HostView {
             ?? own.first
         guard let destination else { return nil }
         let (clients, clientsKey) = forwardClients(of: ingress)
-        let key = "pre \(destination.value) \(port.transport) \(port.hostPorts.first) \(ingress.name) \(clientsKey)"
+        let key = ForwardHopCache.Key(
+            prerouting: true, destination: destination.value, transport: port.transport, port: port.hostPorts.first,
+            ingress: ingress.index, egress: 0, local: true, clients: clientsKey)
         if let known = forwardHops.hop(key) { return known }
         let sources: [RepresentativeClient?] = clients.isEmpty ? [nil] : clients
         let walks: [(client: RepresentativeClient?, outcomes: PacketWalk.Outcomes)] = sources.map { client in
@@ -390,7 +420,9 @@ extension HostView {
     /// or when there is no usable route, the interface whose own subnet holds the target. Nil when neither.
     public func egressInterface(for port: PublishedPort, from ingress: Link) -> Link? {
         guard let target = port.targetAddress else { return nil }
-        if let out = kernelVerdict(port: port, target: target, ingress: ingress)?.egress, let link = linksByName[out],
+        // Where the kernel refuses everything from the ingress it names no egress: the model's route decides.
+        if !kernelRefusesForwarding.contains(ingress.name),
+            let out = kernelVerdict(port: port, target: target, ingress: ingress)?.egress, let link = linksByName[out],
             link.index != ingress.index
         {
             return link

@@ -11,6 +11,11 @@ public struct DnatRuleMissing: Rule {
     public let messageID = "c194a6efcda342b0b4bc69a08acff45b"
 
     public func evaluate(_ host: HostView) -> [Finding] {
+        // Reads the rules, the links and the published ports only: the same until one of them changes.
+        host.remembered(id) { findings(host) }
+    }
+
+    private func findings(_ host: HostView) -> [Finding] {
         guard let firewall = host.snapshot.firewall else { return [] }
         var seen: Set<String> = []
         var findings: [Finding] = []
