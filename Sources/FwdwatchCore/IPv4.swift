@@ -5,17 +5,36 @@ public struct IPv4Address: Hashable, Sendable, Comparable, CustomStringConvertib
     public init(_ value: UInt32) { self.value = value }
 
     public init?(_ text: some StringProtocol) {
+        // On the UTF-8 bytes: addresses are parsed for every rule and route, and a walk over Characters
+        // (grapheme clusters) cost more than the rest of reading a rule.
+        guard let value = IPv4Address.parse(text.utf8) else { return nil }
+        self.value = value
+    }
+
+    /// "a.b.c.d": four decimal octets of one to three digits, each at most 255.
+    static func parse(_ bytes: some Collection<UInt8>) -> UInt32? {
         var result: UInt32 = 0
+        var octet: UInt32 = 0
+        var digits = 0
         var parts = 0
-        for part in text.split(separator: ".", omittingEmptySubsequences: false) {
-            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }),
-                let octet = UInt32(part), octet <= 255
-            else { return nil }
-            result = result << 8 | octet
-            parts += 1
+        for byte in bytes {
+            if byte == UInt8(ascii: ".") {
+                guard digits > 0, parts < 3 else { return nil }
+                result = result << 8 | octet
+                parts += 1
+                octet = 0
+                digits = 0
+            } else if byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") {
+                guard digits < 3 else { return nil }
+                octet = octet * 10 + UInt32(byte - UInt8(ascii: "0"))
+                guard octet <= 255 else { return nil }
+                digits += 1
+            } else {
+                return nil
+            }
         }
-        guard parts == 4 else { return nil }
-        value = result
+        guard digits > 0, parts == 3 else { return nil }
+        return result << 8 | octet
     }
 
     public var description: String {
@@ -42,17 +61,22 @@ public struct IPv4Prefix: Hashable, Sendable, CustomStringConvertible {
             self.init(address: IPv4Address(0), length: 0)
             return
         }
-        let pieces = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard pieces.count <= 2, let address = IPv4Address(pieces[0]) else { return nil }
+        let bytes = text.utf8
+        let slash = bytes.firstIndex(of: UInt8(ascii: "/"))
+        guard let address = IPv4Address.parse(bytes[..<(slash ?? bytes.endIndex)]) else { return nil }
         var length = 32
-        if pieces.count == 2 {
-            let digits = pieces[1]
-            guard !digits.isEmpty, digits.count <= 2, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
-                let parsed = Int(digits), (0...32).contains(parsed)
-            else { return nil }
+        if let slash {
+            let digits = bytes[bytes.index(after: slash)...]
+            guard !digits.isEmpty, digits.count <= 2 else { return nil }
+            var parsed = 0
+            for byte in digits {
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                parsed = parsed * 10 + Int(byte - UInt8(ascii: "0"))
+            }
+            guard parsed <= 32 else { return nil }
             length = parsed
         }
-        self.init(address: address, length: length)
+        self.init(address: IPv4Address(address), length: length)
     }
 
     static func mask(_ length: Int) -> UInt32 {

@@ -202,36 +202,42 @@ struct RuleSyntaxError: Error {
 /// Splits a rule into words the way iptables-restore does: spaces separate, double quotes group,
 /// backslash escapes the next character inside quotes.
 enum Tokenizer {
+    /// Splits a rule into words on spaces and tabs; double quotes group, a backslash inside them escapes
+    /// the next byte. Works on the UTF-8 bytes: the separators and quotes are ASCII, and a walk over
+    /// Characters (grapheme clusters) cost most of the time of reading a kube-proxy rule set.
     static func split(_ text: Substring) -> Result<[String], RuleSyntaxError> {
         var tokens: [String] = []
-        var word = ""
+        var word: [UInt8] = []
         var inWord = false
         var quoted = false
         var escaped = false
-        for character in text {
+        func flush() {
+            tokens.append(String(decoding: word, as: UTF8.self))
+            word.removeAll(keepingCapacity: true)
+        }
+        for byte in text.utf8 {
             if escaped {
-                word.append(character)
+                word.append(byte)
                 escaped = false
             } else if quoted {
-                switch character {
-                case "\\": escaped = true
-                case "\"": quoted = false
-                default: word.append(character)
+                switch byte {
+                case UInt8(ascii: "\\"): escaped = true
+                case UInt8(ascii: "\""): quoted = false
+                default: word.append(byte)
                 }
-            } else if character == "\"" {
+            } else if byte == UInt8(ascii: "\"") {
                 quoted = true
                 inWord = true
-            } else if character == " " || character == "\t" {
-                if inWord { tokens.append(word) }
-                word = ""
+            } else if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") {
+                if inWord { flush() }
                 inWord = false
             } else {
-                word.append(character)
+                word.append(byte)
                 inWord = true
             }
         }
         if quoted || escaped { return .failure(RuleSyntaxError("unterminated quote")) }
-        if inWord { tokens.append(word) }
+        if inWord { flush() }
         return .success(tokens)
     }
 }
@@ -499,9 +505,10 @@ enum PortText {
 
 extension Substring {
     func trimmingWhitespace() -> Substring {
-        var result = self
-        while let first = result.first, first == " " || first == "\t" || first == "\r" { result.removeFirst() }
-        while let last = result.last, last == " " || last == "\t" || last == "\r" { result.removeLast() }
-        return result
+        func blank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") }
+        let bytes = utf8
+        guard let first = bytes.firstIndex(where: { !blank($0) }) else { return self[endIndex...] }
+        let last = bytes.lastIndex(where: { !blank($0) })!
+        return self[first...last]
     }
 }
