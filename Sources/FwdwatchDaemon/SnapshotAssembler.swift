@@ -66,6 +66,14 @@ public struct HostReader: Sendable {
     }
 
     public func read(sampleInterval: Duration = .zero) async throws -> Snapshot {
+        var memo = EvaluationMemo()
+        return try await read(sampleInterval: sampleInterval, settings: .defaults, memo: &memo)
+    }
+
+    /// `read(sampleInterval:)`, leaving in `memo` the rule index and the published ports it found to choose
+    /// the route questions, for an evaluation of the snapshot with `rulesVersion: HostReader.rulesVersion`
+    /// and the same settings (so a one-shot check indexes the rules and finds the ports once, not twice).
+    public func read(sampleInterval: Duration = .zero, settings: Settings, memo: inout EvaluationMemo) async throws -> Snapshot {
         let proc = ProcReader(root: procRoot)
         var sample: DropSample?
         if sampleInterval > .zero {
@@ -83,12 +91,16 @@ public struct HostReader: Sendable {
         // sysctl.d and .network files below the same root: a recorded tree can carry them.
         snapshot.persistentSettings = PersistentSettingsReader(root: procRoot).read()
         // The kernel's own route decisions for the path walk's questions; none asked, none recorded.
-        let questions = HostView(snapshot).routeQuestions()
+        let questions = HostView(snapshot, settings: settings, memo: &memo, rulesVersion: Self.rulesVersion, walkPaths: false)
+            .routeQuestions()
         if !questions.isEmpty {
             snapshot.routeDecisions = try await KernelRouteLookup.askOffPool(questions)
         }
         return snapshot
     }
+
+    /// The rules version `read(sampleInterval:settings:memo:)` leaves its memo for.
+    public static let rulesVersion = 1
 }
 
 extension FirewallReading {

@@ -40,10 +40,12 @@ extension Fwdwatch {
                 let configuration = try ConfigurationFile.load(path: host.config)
                 // With [drops] enabled, the drop probe watches the same interval as Ip: InAddrErrors.
                 var drops = DropSampling(configuration: configuration, seconds: snapshot == nil ? sample : 0)
+                var memo = EvaluationMemo()
                 taken = try await CommandSupport.snapshot(
-                    file: snapshot, procRoot: host.procRoot, sample: .milliseconds(Int(sample * 1000)))
+                    file: snapshot, procRoot: host.procRoot, sample: .milliseconds(Int(sample * 1000)),
+                    settings: configuration.settings, memo: &memo)
                 drops.finish(into: &taken)
-                evaluation = Evaluator(settings: configuration.settings).evaluate(taken)
+                evaluation = CommandSupport.evaluate(taken, settings: configuration.settings, memo: &memo)
             } catch {
                 // A plugin's output is read from stdout: it gets the UNKNOWN line there too.
                 if (json ? .json : format) == .nagios {

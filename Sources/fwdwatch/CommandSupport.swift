@@ -9,10 +9,24 @@ import Glibc
 enum CommandSupport {
     /// A recorded snapshot when `file` is given, else the live host.
     static func snapshot(file: String?, procRoot: String, sample: Duration) async throws -> Snapshot {
+        var memo = EvaluationMemo()
+        return try await snapshot(file: file, procRoot: procRoot, sample: sample, settings: .defaults, memo: &memo)
+    }
+
+    /// `snapshot(file:procRoot:sample:)`, leaving in `memo` what reading the live host already indexed, for
+    /// `evaluate(_:settings:memo:)`.
+    static func snapshot(
+        file: String?, procRoot: String, sample: Duration, settings: Settings, memo: inout EvaluationMemo
+    ) async throws -> Snapshot {
         if let file {
             return try SnapshotFile.decode(try readAll(file), path: file)
         }
-        return try await HostReader(procRoot: procRoot).read(sampleInterval: sample)
+        return try await HostReader(procRoot: procRoot).read(sampleInterval: sample, settings: settings, memo: &memo)
+    }
+
+    /// Evaluates `snapshot` with what `snapshot(file:procRoot:sample:settings:memo:)` left in `memo`.
+    static func evaluate(_ snapshot: Snapshot, settings: Settings, memo: inout EvaluationMemo) -> Evaluation {
+        Evaluator(settings: settings).evaluate(snapshot, memo: &memo, rulesVersion: HostReader.rulesVersion)
     }
 
     static func fail(_ message: String) {

@@ -38,9 +38,11 @@ extension Fwdwatch {
                 let seconds = snapshot == nil && configuration.drops.enabled ? sample ?? 2 : 0
                 var drops = DropSampling(configuration: configuration, seconds: seconds)
                 if seconds > 0 { try await Task.sleep(for: .milliseconds(Int(seconds * 1000))) }
-                snapshotTaken = try await CommandSupport.snapshot(file: snapshot, procRoot: host.procRoot, sample: .zero)
+                var memo = EvaluationMemo()
+                snapshotTaken = try await CommandSupport.snapshot(
+                    file: snapshot, procRoot: host.procRoot, sample: .zero, settings: configuration.settings, memo: &memo)
                 drops.finish(into: &snapshotTaken)
-                evaluation = Evaluator(settings: configuration.settings).evaluate(snapshotTaken)
+                evaluation = CommandSupport.evaluate(snapshotTaken, settings: configuration.settings, memo: &memo)
             } catch {
                 CommandSupport.fail("\(error)")
                 throw ExitCode(CheckStatus.unknown.exitCode)
