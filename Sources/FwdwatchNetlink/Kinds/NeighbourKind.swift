@@ -10,46 +10,57 @@ import FwdwatchCore
 // as fine as the kernel's announcements: NOARP and NONE entries (which say nothing about an answer) are
 // left out, so the watched and the dumped tables list the same entries.
 
-extension LibnlObjects {
+/// IPv4 neighbours (RTM_NEWNEIGH, RTM_DELNEIGH of AF_INET). libnl 3.7 dumps neighbours of every family
+/// or of AF_BRIDGE only (an AF_INET cache fails with NLE_INVAL): the dump brings IPv6 entries too,
+/// events only IPv4 ones, and the state keeps IPv4 only.
+///
+/// Mirrored as a whole: the sorted table is read again from the cache when the cache changed. A change
+/// no finding depends on is applied quietly (see `NeighbourChange`).
+final class NeighbourKind: RtnetlinkObjectKind {
+    let messageTypes = [Int32(RTM_NEWNEIGH), Int32(RTM_DELNEIGH)]
+    let family: Int32? = RtnetlinkFamily.ipv4
+    let cache: LibnlCache
+    /// Nil when the cache changed since the table was read.
+    private var mirror: [Neighbour]?
+
+    init() throws {
+        cache = try LibnlCache("route/neigh", family: RtnetlinkFamily.unspecified, what: "neighbours")
+    }
+
+    func rebuildMirror() { mirror = nil }
+
+    /// `.applied` when the change can change a finding, `.appliedQuietly` otherwise.
+    func outcome(ofApplying object: OpaquePointer) -> RtnetlinkEventOutcome {
+        let before = cache.withCached(matching: object, Self.neighbour) ?? nil
+        let after = nl_object_get_msgtype(object) == Int32(RTM_DELNEIGH) ? nil : Self.neighbour(object)
+        return NeighbourChange.mattersToRules(from: before, to: after) ? .applied : .appliedQuietly
+    }
+
+    func mirror(applied object: OpaquePointer) { mirror = nil }
+
+    func contribute(to state: inout NetlinkState) {
+        if mirror == nil {
+            var neighbours: [Neighbour] = []
+            cache.forEach { object in
+                if let neighbour = Self.neighbour(object) { neighbours.append(neighbour) }
+            }
+            mirror = neighbours.sorted(by: NeighbourChange.canonicalOrder)
+        }
+        state.neighbours = mirror ?? []
+    }
+
     /// An IPv4 neighbour from an `rtnl_neigh`; nil for another family, a missing address, or an entry
     /// that says nothing about whether the host answers (NOARP, NONE, an unknown state).
     static func neighbour(_ object: OpaquePointer) -> Neighbour? {
         guard rtnl_neigh_get_family(object) == RtnetlinkFamily.ipv4,
-            let state = neighbourState(rtnl_neigh_get_state(object)), state.answers != nil,
-            let destination = rtnl_neigh_get_dst(object), let address = addressText(destination)
+            let state = LibnlObjects.neighbourState(rtnl_neigh_get_state(object)), state.answers != nil,
+            let destination = rtnl_neigh_get_dst(object), let address = LibnlObjects.addressText(destination)
         else { return nil }
         let index = rtnl_neigh_get_ifindex(object)
         guard index > 0 else { return nil }
         return Neighbour(
             interfaceIndex: index, address: address, state: state,
-            linkAddress: rtnl_neigh_get_lladdr(object).flatMap(linkAddressText))
-    }
-
-    /// NUD_* (one state, as the kernel reports them) to the model's state; nil for anything else.
-    static func neighbourState(_ value: Int32) -> NeighbourState? {
-        switch value {
-        case 0x01: .incomplete  // NUD_INCOMPLETE
-        case 0x02: .reachable
-        case 0x04: .stale
-        case 0x08: .delay
-        case 0x10: .probe
-        case 0x20: .failed
-        case 0x40: .noarp
-        case 0x80: .permanent
-        case 0x00: NeighbourState.none
-        default: nil
-        }
-    }
-
-    /// "02:42:ac:11:00:02"; nil for an empty address (an unresolved entry).
-    static func linkAddressText(_ address: OpaquePointer) -> String? {
-        let length = Int(nl_addr_get_len(address))
-        guard length > 0, let bytes = nl_addr_get_binary_addr(address) else { return nil }
-        let hex = Array("0123456789abcdef")
-        return (0..<length).map { offset in
-            let byte = bytes.load(fromByteOffset: offset, as: UInt8.self)
-            return String([hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
-        }.joined(separator: ":")
+            linkAddress: rtnl_neigh_get_lladdr(object).flatMap(LibnlObjects.linkAddressText))
     }
 }
 
