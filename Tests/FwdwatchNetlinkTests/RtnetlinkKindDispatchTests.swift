@@ -67,7 +67,9 @@ struct RtnetlinkKindDispatchTests {
 
         #expect(apply(caches, try netconfMessage(index: 5, forwarding: 0)) == "applied")
         #expect(apply(caches, try netconfMessage(index: NetconfIndex.all, forwarding: 1)) == "applied")
-        #expect(caches.state().ipv4Netconf == ["veth5": NetconfValues(forwarding: 0), "all": NetconfValues(forwarding: 1)])
+        #expect(
+            caches.state().ipv4Netconf
+                == ["veth5": NetconfValues(forwarding: 0), "all": NetconfValues(forwarding: 1)])
 
         // An AF_BRIDGE delete is a port leaving its bridge: the link stays, routes are not stale.
         #expect(apply(caches, try linkMessage(Int32(RTM_DELLINK), family: 7, index: 5, name: "veth5", up: true))
