@@ -11,7 +11,12 @@ final class BridgePortKind: RtnetlinkObjectKind {
     let messageTypes = [Int32(RTM_NEWLINK), Int32(RTM_DELLINK)]
     let family: Int32? = RtnetlinkFamily.bridge
     let cache: LibnlCache
-    private var mirror: [Int32: BridgePortState] = [:]
+    private var mirror: [Int32: BridgePortState] = [:] {
+        didSet { contributed = nil }
+    }
+    /// The links last completed, and what they were completed from (the same array instance while the
+    /// links are unchanged, so the comparison is one pointer check).
+    private var contributed: (from: [Link], to: [Link])?
 
     init() throws {
         cache = try LibnlCache("route/link", family: RtnetlinkFamily.bridge, what: "bridge ports")
@@ -35,9 +40,15 @@ final class BridgePortKind: RtnetlinkObjectKind {
 
     /// Completes the links of `state` (already contributed) that have a master with their port state.
     func contribute(to state: inout NetlinkState) {
+        if let contributed, contributed.from == state.links {
+            state.links = contributed.to
+            return
+        }
+        let from = state.links
         for position in state.links.indices where state.links[position].master != nil {
             state.links[position].bridgePortState = mirror[state.links[position].index]
         }
+        contributed = (from, state.links)
     }
 
     /// The STP state of a bridge port, from its AF_BRIDGE `rtnl_link` (IFLA_PROTINFO); nil for the

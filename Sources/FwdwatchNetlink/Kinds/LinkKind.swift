@@ -9,7 +9,12 @@ final class LinkKind: RtnetlinkObjectKind {
     let messageTypes = [Int32(RTM_NEWLINK), Int32(RTM_DELLINK)]
     let family: Int32? = RtnetlinkFamily.unspecified
     let cache: LibnlCache
-    private var mirror: [Int32: Link] = [:]
+    private var mirror: [Int32: Link] = [:] {
+        didSet { sorted = nil }
+    }
+    /// `mirror` in ifindex order, kept until it changes: during a burst of events that leave the links
+    /// alone (netconf, addresses), each published state does not sort thousands of links again.
+    private var sorted: [Link]?
 
     init() throws {
         cache = try LibnlCache("route/link", family: RtnetlinkFamily.unspecified, what: "links")
@@ -42,7 +47,8 @@ final class LinkKind: RtnetlinkObjectKind {
 
     /// The links in ifindex order, without bridge port states (`BridgePortKind` adds them).
     func contribute(to state: inout NetlinkState) {
-        state.links = mirror.values.sorted { $0.index < $1.index }
+        if sorted == nil { sorted = mirror.values.sorted { $0.index < $1.index } }
+        state.links = sorted ?? []
     }
 
     /// A link from an AF_UNSPEC `rtnl_link`; nil without an ifindex or a name.

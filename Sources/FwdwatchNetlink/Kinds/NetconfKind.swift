@@ -10,7 +10,11 @@ final class NetconfKind: RtnetlinkObjectKind {
     let messageTypes = [Int32(RTM_NEWNETCONF), Int32(RTM_DELNETCONF)]
     let family: Int32? = nil
     let cache: LibnlCache
-    private var mirror: [Key: NetconfValues] = [:]
+    private var mirror: [Key: NetconfValues] = [:] {
+        didSet { contributed = nil }
+    }
+    /// The values last contributed, and the links they were named from (see `BridgePortKind`).
+    private var contributed: (links: [Link], ipv4: [String: NetconfValues], ipv6Forwarding: [String: Int])?
 
     private struct Key: Hashable {
         var family: Int32
@@ -43,6 +47,11 @@ final class NetconfKind: RtnetlinkObjectKind {
     /// IPv4 values and IPv6 forwarding by interface name; the names come from the links already in
     /// `state` (an ifindex without a link is left out).
     func contribute(to state: inout NetlinkState) {
+        if let contributed, contributed.links == state.links {
+            state.ipv4Netconf = contributed.ipv4
+            state.ipv6Forwarding = contributed.ipv6Forwarding
+            return
+        }
         var names: [Int32: String] = [NetconfIndex.all: "all", NetconfIndex.default: "default"]
         for link in state.links { names[link.index] = link.name }
         var ipv4Netconf: [String: NetconfValues] = [:]
@@ -57,6 +66,7 @@ final class NetconfKind: RtnetlinkObjectKind {
         }
         state.ipv4Netconf = ipv4Netconf
         state.ipv6Forwarding = ipv6Forwarding
+        contributed = (state.links, ipv4Netconf, ipv6Forwarding)
     }
 
     /// One netconf object: (family, ifindex, values).
