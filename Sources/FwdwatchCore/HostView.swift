@@ -215,18 +215,21 @@ public struct HostView: Sendable {
         _ decisions: [RouteDecision], memo: inout EvaluationMemo
     ) -> (answers: [RouteQuestion: RouteAnswer], refusing: Set<String>) {
         if let known = memo.routeAnswers, known.decisions == decisions { return (known.answers, known.refusing) }
-        var answers: [RouteQuestion: RouteAnswer]
-        if var known = memo.routeAnswers, known.decisions.count == decisions.count {
+        var answers: [RouteQuestion: RouteAnswer]? = nil
+        // The same questions in the same order with some answers changed (a flip): update those in place.
+        // Anything else (questions added, removed or reordered) is indexed afresh.
+        if var known = memo.routeAnswers, known.decisions.count == decisions.count,
+            !zip(known.decisions, decisions).contains(where: { $0.question != $1.question })
+        {
             memo.routeAnswers = nil  // so the dictionary below is updated in place, not copied
-            answers = known.answers
+            var updated = known.answers
             known.answers = [:]
-            for (old, new) in zip(known.decisions, decisions) where old != new {
-                if old.question != new.question { answers.removeValue(forKey: old.question) }
-                answers[new.question] = new.answer
+            for (old, new) in zip(known.decisions, decisions) where old.answer != new.answer {
+                updated[new.question] = new.answer
             }
-        } else {
-            answers = Dictionary(decisions.map { ($0.question, $0.answer) }, uniquingKeysWith: { _, last in last })
+            answers = updated
         }
+        let index = answers ?? Dictionary(decisions.map { ($0.question, $0.answer) }, uniquingKeysWith: { _, last in last })
         // An interface is refusing while every forwarding answer from it is EHOSTUNREACH. The decisions come
         // grouped by interface: look its state up only when the interface changes.
         var refusing: [String: Bool] = [:]
@@ -248,8 +251,8 @@ public struct HostView: Sendable {
         }
         flush()
         let result = Set(refusing.filter(\.value).keys)
-        memo.routeAnswers = (decisions, answers, result)
-        return (answers, result)
+        memo.routeAnswers = (decisions, index, result)
+        return (index, result)
     }
 
     /// The interfaces whose sysctls or route answers differ between two snapshots of the same rules and

@@ -92,4 +92,18 @@ struct IncrementalEvaluationTests {
         #expect(remembered == evaluator.evaluate(refused))
         #expect(remembered.findings.contains { $0.rule == "published-port-unreachable" })
     }
+
+    @Test("the kernel's answers in another order, some changed, are indexed afresh, not patched")
+    func reorderedAnswers() {
+        let (healthy, uplink) = Self.host(ports: 30, answers: true)
+        var reordered = Self.flip(healthy, uplink, to: 0)
+        reordered.ipv4Conf = healthy.ipv4Conf  // the answers alone changed, and came in reverse order
+        reordered.routeDecisions = reordered.routeDecisions.map { Array($0.reversed()) }
+        let evaluator = Evaluator()
+        var memo = EvaluationMemo()
+        _ = evaluator.evaluate(healthy, memo: &memo, rulesVersion: 1)
+        let remembered = evaluator.evaluate(reordered, memo: &memo, rulesVersion: 1)
+        #expect(remembered == evaluator.evaluate(reordered))
+        #expect(remembered.findings.contains { $0.rule == "published-port-unreachable" })
+    }
 }
