@@ -3,9 +3,9 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CNetlink
 import Dispatch
 import FwdwatchFirewall
+import FwdwatchNetlink
 import ServiceLifecycle
 import Synchronization
 
@@ -34,7 +34,7 @@ public final class FirewallReaderService: Service, Sendable {
         let requests = self.requests
         let reader = self.reader
         let inputs = self.inputs
-        let thread = try Self.startThread(name: "fwdwatch-rules") {
+        let thread = try DedicatedThread.start(name: "fwdwatch-rules") {
             while requests.next() {
                 inputs.yield(.firewallRead(reader.read()))
             }
@@ -79,36 +79,4 @@ public final class FirewallReaderService: Service, Sendable {
             }
         }
     }
-
-    /// A plain POSIX thread (like FwdwatchNetlink's libnl thread), named for `ps -L` and `top -H`.
-    private static func startThread(name: String, _ body: @escaping @Sendable () -> Void) throws -> pthread_t {
-        final class Body {
-            let run: @Sendable () -> Void
-            init(_ run: @escaping @Sendable () -> Void) { self.run = run }
-        }
-        let box = Unmanaged.passRetained(
-            Body {
-                fwdwatch_set_thread_name(String(name.prefix(15)))
-                body()
-            })
-        var thread = pthread_t()
-        let result = pthread_create(
-            &thread, nil,
-            { argument in
-                guard let argument else { return nil }
-                Unmanaged<Body>.fromOpaque(argument).takeRetainedValue().run()
-                return nil
-            }, box.toOpaque())
-        guard result == 0 else {
-            box.release()
-            throw FirewallReaderThreadError(reason: String(cString: strerror(result)))
-        }
-        return thread
-    }
-}
-
-/// The reader's thread could not be started.
-struct FirewallReaderThreadError: Error, CustomStringConvertible {
-    var reason: String
-    var description: String { "cannot start the firewall reader's thread: \(reason)" }
 }

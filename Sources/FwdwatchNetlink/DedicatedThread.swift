@@ -6,15 +6,15 @@ import Glibc
 import Musl
 #endif
 
-/// A plain POSIX thread for blocking libnl work, kept off Swift's small cooperative pool.
-enum DedicatedThread {
+/// A plain POSIX thread for blocking work (libnl, the rule tools), kept off Swift's small cooperative pool.
+public enum DedicatedThread {
     private final class Body {
         let run: () -> Void
         init(_ run: @escaping () -> Void) { self.run = run }
     }
 
     /// Starts `body` on a new thread. Returns the thread, to be joined or detached.
-    static func start(name: String, _ body: @escaping @Sendable () -> Void) throws -> pthread_t {
+    public static func start(name: String, _ body: @escaping @Sendable () -> Void) throws -> pthread_t {
         let threadName = String(name.prefix(15))
         let box = Unmanaged.passRetained(Body {
             fwdwatch_set_thread_name(threadName)
