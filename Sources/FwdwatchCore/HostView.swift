@@ -155,9 +155,11 @@ public struct HostView: Sendable {
             memo.ports = (publishedPorts, portIngresses.map { $0.map(\.index) })
         }
         memo.portIndex = (portsByTarget, subjectCounts)
-        for link in ingressInterfaces { clientsByIngress[link.index] = findClients(of: link) }
-        for link in ingressInterfaces { forwardClientsByIngress[link.index] = forwardClients(of: link) }
-        for link in ingressInterfaces { forwardingHopsByIngress[link.index] = ingressForwardingHops(of: link) }
+        for link in ingressInterfaces {
+            clientsByIngress[link.index] = findClients(of: link)
+            forwardClientsByIngress[link.index] = forwardClients(of: link)
+            forwardingHopsByIngress[link.index] = ingressForwardingHops(of: link)
+        }
         guard walkPaths else { return }
         // After a change that only touches some interfaces' sysctls or route answers (a netconf event),
         // only the paths through those interfaces are walked again; the others are the last evaluation's.

@@ -108,21 +108,15 @@ extension HostView {
         if let hop = preroutingHop(port, from: ingress) {
             guard add(hop.name, hop.passes, hop.detail, fix: hop.fix) else { return path }
         }
-        let all = allConf?.forwarding
-        guard
-            add(
-                .ipForwarding, all.map { $0 == 1 }, "net.ipv4.conf.all.forwarding=\(all.map(String.init) ?? "unknown")",
-                fix: "sysctl -w net.ipv4.ip_forward=1", routing: true)
-        else { return path }
-        /// The `forwarding` sysctl of `link` as hop `name` (the ingress's, or the egress's for the replies).
-        func forwarding(on link: Link, as name: PathHop.Name, _ note: String = "") -> Bool {
-            let key = HostView.sysctlKey(link.name, "forwarding")
-            let value = conf(link)?.forwarding
-            return add(
-                name, value.map { $0 == 1 }, "\(key)=\(value.map(String.init) ?? "unknown")\(note)",
-                fix: "sysctl -w \(key)=1" + lastingFix(setting: "forwarding", on: link.name, good: 1), routing: true)
+        // net.ipv4.conf.all.forwarding, then the ingress's own (the hops every path from it starts with).
+        for hop in (forwardingHopsByIngress[ingress.index] ?? ingressForwardingHops(of: ingress)).hops {
+            guard add(hop.name, hop.passes, hop.detail, fix: hop.fix, routing: true) else { return path }
         }
-        guard forwarding(on: ingress, as: .ingressForwarding) else { return path }
+        /// The `forwarding` sysctl of `link` as hop `name` (the egress's, for the replies).
+        func forwarding(on link: Link, as name: PathHop.Name, _ note: String = "") -> Bool {
+            let hop = forwardingHop(on: link, as: name, note: note)
+            return add(hop.name, hop.passes, hop.detail, fix: hop.fix, routing: true)
+        }
 
         // The interface whose own subnet holds the target (docker0 for 172.17.0.2), by address.
         let home = target.flatMap { homeInterface(of: $0) }
@@ -239,13 +233,19 @@ extension HostView {
             name: .ipForwarding, passes: all.map { $0 == 1 }, detail: "net.ipv4.conf.all.forwarding=\(all.map(String.init) ?? "unknown")",
             fix: all.map { $0 == 1 } == false ? "sysctl -w net.ipv4.ip_forward=1" : nil)
         guard global.passes != false else { return ([global], true) }
-        let key = HostView.sysctlKey(ingress.name, "forwarding")
-        let value = conf(ingress)?.forwarding
-        let passes = value.map { $0 == 1 }
-        let own = PathHop(
-            name: .ingressForwarding, passes: passes, detail: "\(key)=\(value.map(String.init) ?? "unknown")",
-            fix: passes == false ? "sysctl -w \(key)=1" + lastingFix(setting: "forwarding", on: ingress.name, good: 1) : nil)
+        let own = forwardingHop(on: ingress, as: .ingressForwarding)
         return ([global, own], own.passes == false)
+    }
+
+    /// The `forwarding` sysctl of `link` as hop `name`, with its fix (and the file that would set it back)
+    /// when it breaks the path.
+    func forwardingHop(on link: Link, as name: PathHop.Name, note: String = "") -> PathHop {
+        let key = HostView.sysctlKey(link.name, "forwarding")
+        let value = conf(link)?.forwarding
+        let passes = value.map { $0 == 1 }
+        return PathHop(
+            name: name, passes: passes, detail: "\(key)=\(value.map(String.init) ?? "unknown")\(note)",
+            fix: passes == false ? "sysctl -w \(key)=1" + lastingFix(setting: "forwarding", on: link.name, good: 1) : nil)
     }
 
     /// "; to make it last, ..." when a configuration file sets `setting` of `interface` to a value other
